@@ -1,0 +1,351 @@
+"""Conversion of a QCFS network (:mod:`golden.ir`) to the integer SNN that hardware runs.
+
+The integer definition (``docs/integer-network.md``, after ``NOTES.md``): a
+*layer* is one population of neurons: every QCFS node, and the network output.
+Its pre-activation is a sum of *terms*; each term reads the integer codes of one
+quantized tensor (the input pixels or a QCFS output), optionally sum-pools and
+flattens them, and applies an integer conv, linear map, or per-channel identity
+(a residual connection).  For output channel ``c``::
+
+    acc = sum_terms Wq * k  +  bias_q[c]  +  half[c]          (half = S[c] // 2)
+    k_out = clip(floor(acc / S[c]), 0, 2**B - 1)                (hidden layers)
+    logits = acc                                                (output layer, half = 0)
+
+How the integers are chosen (per layer, ``weight_bits`` = w, ``qmax = 2**(w-1) - 1``):
+
+* BN is folded into the preceding conv/linear (and into residual identity terms
+  that pass through it); the real weight of a term is expressed in *output LSBs
+  per input code*: ``W * (lam_in / L_in) * (L_out / lam_out)`` (times ``1/(kh*kw)``
+  for each average pool in front, which becomes a sum pool).
+* Hidden layers use a per-output-channel integer LSB ``S[c] = floor(qmax / m_c)``
+  where ``m_c`` is the largest folded weight magnitude of channel ``c`` over all
+  terms; the output layer uses one ``S`` for all logits (so argmax is preserved).
+  ``Wq = rint(W_eff * S)``, ``bias_q = rint(b_eff * S)``.
+* ``half = S // 2`` makes ``floor`` round half up, like QCFS, for even and odd ``S``.
+
+Widths: the accumulator range is the worst case over all input codes, bias,
+the largest threshold ``S << (B-1)`` and every Horner partial sum; it is reported
+per layer as ``acc_bits`` (signed).  The synaptic sum of one input step is
+``syn_bits`` wide.  Nothing can overflow a register of those widths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import GoldenError
+from .ir import QCFS, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear, Network
+
+#: widest accumulator the golden model computes exactly (float64 GEMM)
+MAX_ACC_BITS = 53
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Smallest two's complement width holding every integer in ``[lo, hi]``."""
+    n = 1
+    while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
+        n += 1
+    return n
+
+
+@dataclass(frozen=True, eq=False)
+class Term:
+    """One integer-weighted input of a layer.
+
+    ``source``: name of a quantized node (the input node or a QCFS node).
+    ``pre``: ops applied to the source codes first, in order: ``("sumpool", (kh, kw), (sh, sw))``
+    or ``("flatten",)``.  ``kind``: ``"conv"``, ``"linear"`` or ``"identity"``;
+    ``weight``: int64, ``(O, C/groups, kh, kw)``, ``(O, F)`` or ``(C,)``.
+    ``pool_area``: product of the sum-pool windows (how many codes one pooled input sums).
+    """
+
+    source: str
+    pre: tuple
+    kind: str
+    weight: np.ndarray
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    groups: int = 1
+    pool_area: int = 1
+
+    def channel_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per output channel: sum of positive and of negative weights."""
+        w = self.weight.reshape(self.weight.shape[0], -1)
+        return np.where(w > 0, w, 0).sum(1), np.where(w < 0, w, 0).sum(1)
+
+
+@dataclass(frozen=True, eq=False)
+class IntLayer:
+    """One layer of the integer SNN (see the module docstring for the arithmetic)."""
+
+    name: str
+    bits: int | None  # B of a hidden layer; None for the output (logits) layer
+    out_shape: tuple[int, ...]
+    terms: tuple[Term, ...]
+    S: np.ndarray  # (C,) int64, output LSB in accumulator units
+    bias: np.ndarray  # (C,) int64
+    half: np.ndarray  # (C,) int64, S // 2 for hidden layers, 0 for logits
+    value_per_unit: np.ndarray  # (C,) float: real value of one accumulator unit
+    acc_lo: int
+    acc_hi: int
+    syn_lo: int
+    syn_hi: int
+    ops: tuple[str, ...]  # names of the IR nodes folded into this layer
+
+    @property
+    def init(self) -> np.ndarray:
+        """Initial membrane (added once, unshifted): ``bias + half``."""
+        return self.bias + self.half
+
+    @property
+    def is_output(self) -> bool:
+        return self.bits is None
+
+    @property
+    def acc_bits(self) -> int:
+        return signed_bits(self.acc_lo, self.acc_hi)
+
+    @property
+    def syn_bits(self) -> int:
+        return signed_bits(self.syn_lo, self.syn_hi)
+
+    @property
+    def weight_bits(self) -> int:
+        m = max((int(np.abs(t.weight).max(initial=0)) for t in self.terms), default=0)
+        return signed_bits(-m, m)
+
+    @property
+    def S_bits(self) -> int:
+        return int(self.S.max()).bit_length()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.source for t in self.terms))
+
+    @property
+    def channels(self) -> int:
+        return self.out_shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class IntNetwork:
+    """The integer SNN: layers in execution order, the last one gives the logits."""
+
+    name: str
+    input: Input
+    bits: int  # B (time steps of a full-precision run)
+    weight_bits: int
+    bitplanes: bool  # first layer fed with pixel bit planes (accumulate only) instead of MACs
+    layers: tuple[IntLayer, ...]
+    model_hash: str
+
+    def layer(self, name: str) -> IntLayer:
+        for l in self.layers:
+            if l.name == name:
+                return l
+        raise GoldenError(f"integer network {self.name!r}: no layer {name!r} (layers: {[l.name for l in self.layers]})")
+
+    @property
+    def output(self) -> IntLayer:
+        return self.layers[-1]
+
+    def source_bits(self, source: str) -> int:
+        return self.input.bits if source == self.input.name else self.bits
+
+
+# ------------------------------------------------------------------ folding
+
+
+@dataclass(frozen=True)
+class _Chain:
+    source: str
+    pre: tuple
+    scale: float  # real value of one (pooled) code unit
+    pool_area: int
+    shape: tuple[int, ...]
+
+
+@dataclass
+class _RealTerm:
+    chain: _Chain
+    kind: str
+    weight: np.ndarray  # float, in value units per code unit
+    stride: tuple = (1, 1)
+    padding: tuple = (0, 0)
+    groups: int = 1
+
+
+def _chain(net: Network, name: str) -> _Chain | None:
+    n = net.node(name)
+    if isinstance(n, Input):
+        return _Chain(name, (), n.scale / ((1 << n.bits) - 1), 1, net.shapes[name])
+    if isinstance(n, QCFS):
+        return _Chain(name, (), n.lam / ((1 << n.bits) - 1), 1, net.shapes[name])
+    if isinstance(n, (AvgPool2d, Flatten)):
+        c = _chain(net, n.inputs[0])
+        if c is None:
+            return None
+        if isinstance(n, Flatten):
+            return dataclasses.replace(c, pre=c.pre + (("flatten",),), shape=net.shapes[name])
+        area = n.kernel[0] * n.kernel[1]
+        return dataclasses.replace(
+            c,
+            pre=c.pre + (("sumpool", n.kernel, n.stride),),
+            scale=c.scale / area,
+            pool_area=c.pool_area * area,
+            shape=net.shapes[name],
+        )
+    return None
+
+
+def _expr(net: Network, name: str, folded: list[str]) -> tuple[list[_RealTerm], np.ndarray]:
+    """Real-valued affine expression of node ``name`` as terms on quantized tensors + bias."""
+    n = net.node(name)
+    C = net.shapes[name][0]
+    c = _chain(net, name)
+    if c is not None:
+        return [_RealTerm(c, "identity", np.full(C, c.scale))], np.zeros(C)
+    folded.append(name)
+    if isinstance(n, (Conv2d, Linear)):
+        src = _chain(net, n.inputs[0])
+        if src is None:
+            raise GoldenError(
+                f"model {net.name!r}: node {name!r} ({n.op}) reads {n.inputs[0]!r}, which is not a quantized "
+                "activation; conv2d/linear inputs must be the network input or a QCFS output "
+                "(optionally through avgpool2d/flatten)"
+            )
+        bias = np.zeros(C) if n.bias is None else n.bias.copy()
+        if isinstance(n, Conv2d):
+            return [_RealTerm(src, "conv", n.weight * src.scale, n.stride, n.padding, n.groups)], bias
+        return [_RealTerm(src, "linear", n.weight * src.scale)], bias
+    if isinstance(n, BatchNorm):
+        terms, bias = _expr(net, n.inputs[0], folded)
+        scale = n.gamma / np.sqrt(n.var + n.eps)
+        for t in terms:
+            t.weight = t.weight * scale.reshape((-1,) + (1,) * (t.weight.ndim - 1))
+        return terms, bias * scale + (n.beta - n.mean * scale)
+    if isinstance(n, Add):
+        t0, b0 = _expr(net, n.inputs[0], folded)
+        t1, b1 = _expr(net, n.inputs[1], folded)
+        return t0 + t1, b0 + b1
+    raise GoldenError(
+        f"model {net.name!r}: node {name!r} ({n.op}) cannot be folded into a layer: avgpool2d and flatten "
+        "must act on quantized activations (place them after a QCFS node), and QCFS must be followed by "
+        "conv2d, linear, avgpool2d, flatten or add"
+    )
+
+
+def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntNetwork:
+    """Convert ``net`` to its integer SNN with ``weight_bits``-bit signed weights.
+
+    ``bitplanes=True`` feeds the first layer the pixel codes as bit planes, MSB
+    first, so that every layer only accumulates (the arithmetic is identical).
+    """
+    if not isinstance(weight_bits, int) or isinstance(weight_bits, bool) or not 2 <= weight_bits <= 24:
+        raise GoldenError(f"convert: weight_bits must be an integer in 2..24, not {weight_bits!r}")
+    B = net.bits
+    qmax = (1 << (weight_bits - 1)) - 1
+    layer_nodes = [n for n in net.nodes if isinstance(n, QCFS)]
+    out = net.node(net.output)
+    if not isinstance(out, QCFS):
+        layer_nodes.append(out)
+    if B is None:
+        if isinstance(out, Input) or _chain(net, out.name) is not None:
+            raise GoldenError(f"convert: model {net.name!r} has no layer to compute")
+        B = 1  # a single accumulate-only layer: no time steps beyond the input
+    layers = []
+    for n in layer_nodes:
+        hidden = isinstance(n, QCFS)
+        folded: list[str] = []
+        terms, bias = _expr(net, n.inputs[0] if hidden else n.name, folded)
+        out_shape = net.shapes[n.name]
+        C = out_shape[0]
+        L_out = (1 << B) - 1
+        factor = L_out / n.lam if hidden else 1.0
+        w_eff = [t.weight * factor for t in terms]
+        b_eff = bias * factor
+        m = np.zeros(C)
+        for w in w_eff:
+            m = np.maximum(m, np.abs(w.reshape(C, -1)).max(1))
+        if hidden:
+            with np.errstate(divide="ignore"):
+                S = np.where(m > 0, np.floor(qmax / np.where(m > 0, m, 1)), qmax)
+        else:
+            mm = m.max(initial=0)
+            S = np.full(C, np.floor(qmax / mm) if mm > 0 else qmax)
+        if np.any(S < 1):
+            c = int(np.argmin(S))
+            need = int(np.ceil(np.log2(m[c] + 1))) + 1
+            raise GoldenError(
+                f"convert: layer {n.name!r} channel {c}: a folded weight is {m[c]:.4g} output LSBs per input "
+                f"code, more than {qmax} ({weight_bits}-bit weights allow); use weight_bits >= {need}"
+            )
+        S = np.minimum(S, 1 << 30).astype(np.int64)
+        iterms = []
+        for t, w in zip(terms, w_eff):
+            Sb = S.reshape((-1,) + (1,) * (w.ndim - 1))
+            iterms.append(
+                Term(
+                    source=t.chain.source,
+                    pre=t.chain.pre,
+                    kind=t.kind,
+                    weight=np.rint(w * Sb).astype(np.int64),
+                    stride=t.stride,
+                    padding=t.padding,
+                    groups=t.groups,
+                    pool_area=t.chain.pool_area,
+                )
+            )
+        bias_q = np.rint(b_eff * S).astype(np.int64)
+        half = S // 2 if hidden else np.zeros(C, dtype=np.int64)
+        # ---- width analysis: worst case over all codes, per channel
+        pos = np.zeros(C, dtype=np.int64)
+        neg = np.zeros(C, dtype=np.int64)
+        syn_pos = np.zeros(C, dtype=np.int64)
+        syn_neg = np.zeros(C, dtype=np.int64)
+        for t in iterms:
+            p, q = t.channel_sums()
+            is_pixel = t.source == net.input.name
+            kmax = (1 << (net.input.bits if is_pixel else B)) - 1
+            step = 1 if (not is_pixel or bitplanes) else kmax
+            pos += p * kmax * t.pool_area
+            neg += q * kmax * t.pool_area
+            syn_pos += p * step * t.pool_area
+            syn_neg += q * step * t.pool_area
+        init = bias_q + half
+        thr = (S << (B - 1)) if hidden else np.zeros(C, dtype=np.int64)
+        acc_hi = int(np.max(np.maximum(pos + np.maximum(init, 0), thr)))
+        acc_lo = int(np.min(np.minimum(neg + np.minimum(init, 0), 0)))
+        layer = IntLayer(
+            name=n.name,
+            bits=B if hidden else None,
+            out_shape=out_shape,
+            terms=tuple(iterms),
+            S=S,
+            bias=bias_q,
+            half=half,
+            value_per_unit=(n.lam / L_out / S) if hidden else 1.0 / S,
+            acc_lo=acc_lo,
+            acc_hi=acc_hi,
+            syn_lo=int(syn_neg.min(initial=0)),
+            syn_hi=int(syn_pos.max(initial=0)),
+            ops=tuple(reversed(folded)) + ((n.name,) if hidden else ()),
+        )
+        if layer.acc_bits > MAX_ACC_BITS:
+            raise GoldenError(
+                f"convert: layer {n.name!r} needs a {layer.acc_bits}-bit accumulator; the golden model computes "
+                f"up to {MAX_ACC_BITS} bits exactly; use fewer weight bits (now {weight_bits})"
+            )
+        layers.append(layer)
+    return IntNetwork(
+        name=net.name,
+        input=net.input,
+        bits=B,
+        weight_bits=weight_bits,
+        bitplanes=bool(bitplanes),
+        layers=tuple(layers),
+        model_hash=net.hash(),
+    )

@@ -1,0 +1,102 @@
+"""Random, well-conditioned QCFS networks for tests, benchmarks and demos.
+
+Thresholds ``lam`` are calibrated on random inputs (a high percentile of each
+QCFS node's pre-activation) so that codes use their whole range instead of
+being all zero or all saturated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .ir import QCFS, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear, Network, network
+from .reference import forward
+
+
+def _bn(rng, name, src, C):
+    return BatchNorm(
+        name=name,
+        inputs=(src,),
+        gamma=rng.uniform(0.5, 1.5, C),
+        beta=rng.normal(0, 0.2, C),
+        mean=rng.normal(0, 0.2, C),
+        var=rng.uniform(0.5, 1.5, C),
+    )
+
+
+def random_network(
+    rng: np.random.Generator,
+    *,
+    input_shape=(2, 8, 8),
+    input_bits: int = 4,
+    bits: int = 4,
+    channels=(4, 6),
+    pool: bool = True,
+    residual: bool = True,
+    classes: int = 5,
+    groups: bool = False,
+    name: str = "random",
+) -> Network:
+    """A conv net: conv-bn-qcfs blocks (optionally a residual block and an avgpool),
+    flatten, linear-bn-qcfs, linear logits."""
+    C, H, W = input_shape
+    nodes = [Input(name="input", inputs=(), shape=tuple(input_shape), bits=input_bits, scale=1.0)]
+    prev, pc = "input", C
+    for i, oc in enumerate(channels):
+        k = int(rng.choice([1, 3]))
+        g = int(rng.choice([d for d in (1, 2) if pc % d == 0 and oc % d == 0])) if groups else 1
+        nodes += [
+            Conv2d(
+                name=f"conv{i}",
+                inputs=(prev,),
+                weight=rng.normal(0, 1 / np.sqrt(pc // g * k * k), (oc, pc // g, k, k)),
+                bias=rng.normal(0, 0.1, oc) if rng.random() < 0.5 else None,
+                stride=(1, 1),
+                padding=(k // 2, k // 2),
+                groups=g,
+            ),
+            _bn(rng, f"bn{i}", f"conv{i}", oc),
+            QCFS(name=f"q{i}", inputs=(f"bn{i}",), lam=1.0, bits=bits),
+        ]
+        prev, pc = f"q{i}", oc
+        if residual and i == 0:
+            nodes += [
+                Conv2d(name="res_conv", inputs=(prev,), weight=rng.normal(0, 1 / np.sqrt(pc * 9), (pc, pc, 3, 3)), padding=(1, 1)),
+                _bn(rng, "res_bn", "res_conv", pc),
+                Add(name="res_add", inputs=("res_bn", prev)),
+                QCFS(name="res_q", inputs=("res_add",), lam=1.0, bits=bits),
+            ]
+            prev = "res_q"
+        if pool and i == 0 and H >= 4 and W >= 4:
+            nodes.append(AvgPool2d(name="pool", inputs=(prev,), kernel=(2, 2), stride=(2, 2)))
+            prev = "pool"
+    nodes.append(Flatten(name="flatten", inputs=(prev,)))
+    net = network(nodes, name=name)
+    F = net.shapes["flatten"][0]
+    hidden = max(classes * 2, 8)
+    nodes += [
+        Linear(name="fc1", inputs=("flatten",), weight=rng.normal(0, 1 / np.sqrt(F), (hidden, F)), bias=rng.normal(0, 0.1, hidden)),
+        _bn(rng, "fc1_bn", "fc1", hidden),
+        QCFS(name="fc1_q", inputs=("fc1_bn",), lam=1.0, bits=bits),
+        Linear(name="fc2", inputs=("fc1_q",), weight=rng.normal(0, 1 / np.sqrt(hidden), (classes, hidden)), bias=rng.normal(0, 0.1, classes)),
+    ]
+    return calibrate(network(nodes, name=name), random_inputs(rng, input_shape, input_bits, 64))
+
+
+def random_inputs(rng: np.random.Generator, shape, bits: int, n: int) -> np.ndarray:
+    return rng.integers(0, 1 << bits, (n,) + tuple(shape))
+
+
+def calibrate(net: Network, x: np.ndarray, percentile: float = 99.0) -> Network:
+    """Set every QCFS threshold, in order, to a percentile of its positive pre-activations."""
+    nodes = list(net.nodes)
+    for i, n in enumerate(nodes):
+        if isinstance(n, QCFS):
+            cur = network(nodes, output=net.output, name=net.name)
+            pre = forward(cur, x, return_all=True)[n.inputs[0]]
+            p = pre[pre > 0]
+            lam = float(np.percentile(p, percentile)) if p.size else 1.0
+            nodes[i] = dataclasses.replace(n, lam=max(lam, 1e-3))
+    return network(nodes, output=net.output, name=net.name)

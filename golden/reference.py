@@ -1,0 +1,80 @@
+"""Float reference: the QCFS ANN forward pass in NumPy ``float64``.
+
+This is the network as trained, with BatchNorm unfolded and real-valued weights.
+The integer network of :mod:`golden.convert` differs from it only by weight (and
+bias) quantization; :func:`forward` is what accuracy comparisons are made against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .errors import GoldenError
+from .ir import QCFS, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear, Network
+
+
+def qcfs(x: np.ndarray, lam: float, bits: int) -> np.ndarray:
+    """``lam / L * clip(floor(x * L / lam + 1/2), 0, L)`` with ``L = 2**bits - 1``."""
+    L = (1 << bits) - 1
+    return lam / L * np.clip(np.floor(x * L / lam + 0.5), 0, L)
+
+
+def qcfs_codes(x: np.ndarray, lam: float, bits: int) -> np.ndarray:
+    """The integer codes ``k`` of :func:`qcfs` (``a = lam * k / L``)."""
+    L = (1 << bits) - 1
+    return np.clip(np.floor(x * L / lam + 0.5), 0, L).astype(np.int64)
+
+
+def check_input(net: Network, x: np.ndarray, source: str = "input") -> np.ndarray:
+    """Validate a batch of pixel codes against the network's input node; return int64."""
+    inp = net.input
+    x = np.asarray(x)
+    if x.ndim != len(inp.shape) + 1 or x.shape[1:] != inp.shape:
+        raise GoldenError(f"{source}: shape {x.shape} does not match (N,) + {inp.shape} expected by model {net.name!r}")
+    if x.dtype.kind not in "iu":
+        if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.array_equal(x, np.round(x)):
+            x = x.astype(np.int64)
+        else:
+            raise GoldenError(f"{source}: pixel codes must be integers, got dtype {x.dtype}")
+    hi = (1 << inp.bits) - 1
+    if x.size and (x.min() < 0 or x.max() > hi):
+        raise GoldenError(f"{source}: pixel codes must lie in 0..{hi} ({inp.bits}-bit input), found {x.min()}..{x.max()}")
+    return x.astype(np.int64)
+
+
+def forward(net: Network, x: np.ndarray, return_all: bool = False):
+    """Float64 forward pass on integer pixel codes ``x`` (``(N,) + input shape``).
+
+    Returns the output tensor (logits), or with ``return_all`` a dict of every
+    node's value.  QCFS nodes' codes are ``qcfs_codes`` of their inputs.
+    """
+    x = check_input(net, x)
+    vals: dict[str, np.ndarray] = {}
+    for n in net.nodes:
+        a = [vals[i] for i in n.inputs]
+        if isinstance(n, Input):
+            v = x.astype(np.float64) * (n.scale / ((1 << n.bits) - 1))
+        elif isinstance(n, Conv2d):
+            v = ops.conv2d(a[0], n.weight, n.stride, n.padding, n.groups)
+            if n.bias is not None:
+                v = v + ops.channel_view(n.bias, v.ndim)
+        elif isinstance(n, Linear):
+            v = ops.linear(a[0], n.weight)
+            if n.bias is not None:
+                v = v + n.bias
+        elif isinstance(n, BatchNorm):
+            scale = n.gamma / np.sqrt(n.var + n.eps)
+            v = a[0] * ops.channel_view(scale, a[0].ndim) + ops.channel_view(n.beta - n.mean * scale, a[0].ndim)
+        elif isinstance(n, QCFS):
+            v = qcfs(a[0], n.lam, n.bits)
+        elif isinstance(n, AvgPool2d):
+            v = ops.sumpool2d(a[0], n.kernel, n.stride) / (n.kernel[0] * n.kernel[1])
+        elif isinstance(n, Flatten):
+            v = a[0].reshape(a[0].shape[0], -1)
+        elif isinstance(n, Add):
+            v = a[0] + a[1]
+        else:  # pragma: no cover - network() rejects unknown nodes
+            raise GoldenError(f"unknown node {n!r}")
+        vals[n.name] = v
+    return vals if return_all else vals[net.output]
