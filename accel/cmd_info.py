@@ -1,0 +1,77 @@
+"""``accel info``: layers, shapes and derived widths of a model's integer SNN."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from rich.table import Table
+
+from golden.convert import convert
+
+from .cmd_run import add_model_options
+from .ui import console
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "info",
+        help="show layers, shapes and derived bit widths",
+        description=(
+            "Convert MODEL and show, per SNN layer: output shape, the IR nodes folded into it, "
+            "its input sources, the integer LSB S, and the derived widths (weights, synaptic sum "
+            "of one step, accumulator/membrane) that guarantee no overflow."
+        ),
+    )
+    add_model_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list the IR nodes folded into each layer")
+    p.set_defaults(func=run)
+
+
+def layer_rows(inet) -> list[dict]:
+    rows = []
+    for l in inet.layers:
+        fan_in = sum(int(np.prod(t.weight.shape[1:])) * t.pool_area if t.kind != "identity" else t.pool_area for t in l.terms)
+        rows.append({
+            "name": l.name,
+            "kind": "output" if l.is_output else "hidden",
+            "shape": list(l.out_shape),
+            "neurons": int(np.prod(l.out_shape)),
+            "fan_in": fan_in,
+            "sources": list(l.sources),
+            "folded": list(l.ops),
+            "bits": l.bits,
+            "S_min": int(l.S.min()),
+            "S_max": int(l.S.max()),
+            "weight_bits": l.weight_bits,
+            "syn_bits": l.syn_bits,
+            "acc_bits": l.acc_bits,
+        })
+    return rows
+
+
+def run(args) -> int:
+    from golden.models import load_model
+
+    net = load_model(args.model)
+    inet = convert(net, weight_bits=args.weight_bits, bitplanes=args.bitplanes)
+    rows = layer_rows(inet)
+    if args.json:
+        print(json.dumps({"model": net.name, "hash": inet.model_hash, "B": inet.bits, "weight_bits": inet.weight_bits,
+                          "input": {"shape": list(inet.input.shape), "bits": inet.input.bits}, "layers": rows}, indent=1))
+        return 0
+    t = Table(title=f"{net.name}: B = {inet.bits} (T = {inet.bits} steps), {inet.weight_bits}-bit weights, "
+                    f"input {inet.input.shape} x {inet.input.bits}-bit" + (" as bit planes" if inet.bitplanes else ""))
+    cols = ["layer", "shape", "fan-in", "sources"] + (["folded nodes"] if args.verbose else []) + ["S", "w bits", "syn bits", "acc bits"]
+    for col in cols:
+        t.add_column(col, justify="right" if col in ("fan-in", "w bits", "syn bits", "acc bits") else "left", overflow="fold")
+    for r in rows:
+        S = str(r["S_min"]) if r["S_min"] == r["S_max"] else f"{r['S_min']}..{r['S_max']}"
+        cells = [r["name"] + (" (logits)" if r["kind"] == "output" else ""), "x".join(map(str, r["shape"])),
+                 str(r["fan_in"]), ", ".join(r["sources"])]
+        cells += [", ".join(r["folded"])] if args.verbose else []
+        cells += [S, str(r["weight_bits"]), str(r["syn_bits"]), str(r["acc_bits"])]
+        t.add_row(*cells)
+    console.print(t)
+    return 0
