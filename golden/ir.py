@@ -207,7 +207,7 @@ def _check_array(where: str, pname: str, a, shape: tuple[int, ...] | None) -> np
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise GoldenError(
-            f"{where}: parameter {pname!r} holds a non-finite value {arr[tuple(bad)]!r} at index {tuple(int(i) for i in bad)}"
+            f"{where}: parameter {pname!r} holds a non-finite value {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}"
         )
     arr = np.array(arr, dtype=np.float64)  # own copy
     arr.setflags(write=False)
