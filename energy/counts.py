@@ -1,0 +1,453 @@
+"""Operation and memory-traffic counts: ours (from a trace) and the baselines.
+
+Everything here is integer bookkeeping; :mod:`energy.model` multiplies it by a
+cost table.  Counts are totals over the ``images`` of the trace; reports divide
+by ``images``.  A :class:`Workload` lists, per layer, :class:`OpCount` rows (an
+operation of the cost table at a width, times ``ops``) and :class:`MemCount` rows
+(``bits`` moved to or from a buffer of ``buffer_bytes``).
+
+Our SNN, per layer (``D`` input steps: ``B`` for spiking sources, the ``P`` pixel
+bit planes with ``--bitplanes``, else one multi-bit pixel step; ``T`` output steps):
+
+* ``synaptic``: one ``acc_bits`` add per input spike per outgoing synapse, exactly
+  (pooling paths, padding, stride and groups included; :func:`synaptic_ops`).
+* ``mac``: first layer without bit planes: one ``weight_bits x P`` multiply and one
+  ``acc_bits`` add per pixel per outgoing synapse, zero pixels included.
+* ``shift``: one ``acc_bits`` left shift per neuron per input step (``D``).
+* ``bias``: one add per neuron (bias and half LSB, added once).
+* ``compare``: ``T`` per hidden neuron; ``reset``: one subtraction per output spike.
+
+Dataflow assumption (the same for every method; stated in ``docs/energy.md``):
+layer by layer, output stationary, one input step at a time over the layer:
+
+* weights: one ``weight_bits`` read per synaptic operation (per MAC for the ANNs):
+  an event-driven SNN fetches only the weights of spiking inputs;
+* membrane: one ``acc_bits`` read and one write per neuron per input step (the
+  state is parked in SRAM between steps, as in the paper's Appendix A.4); one
+  pass for the non-serial ANNs;
+* activations: every input map read once per term (spikes: ``T`` bits per neuron,
+  zeros included, as a bitmap; ANN codes: their width), every output written once
+  (logits: ``acc_bits``); reuse between neighbouring outputs is held in registers.
+
+Each buffer is priced by its size for one image (the cost table's SRAM rule; larger
+than the largest SRAM point: DRAM): the layer's weights, its membranes, the map.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden import ops as gops
+from golden.convert import IntLayer, IntNetwork, Term
+from golden.simulate import SimResult, apply_term
+
+from .errors import EnergyError
+
+#: breakdown categories, in report order (compute first, then memory)
+COMPUTE_CATEGORIES = ("synaptic", "mac", "pool", "shift", "bias", "compare", "reset")
+MEMORY_CATEGORIES = ("weights", "membrane", "activations")
+
+#: width of the INT8 ANN baseline's accumulator (the usual 32-bit accumulation of int8 MACs)
+INT8_ACC_BITS = 32
+
+
+@dataclass(frozen=True)
+class OpCount:
+    """``ops`` operations ``op`` (a cost table entry) on ``bits``-wide operands
+    (``bits x bits_b`` for a multiplier), reported under ``category``."""
+
+    category: str
+    op: str
+    bits: int
+    ops: int
+    bits_b: int | None = None
+
+
+@dataclass(frozen=True)
+class MemCount:
+    """``bits`` moved (``direction`` read/write) to or from a buffer of ``buffer_bytes``."""
+
+    category: str
+    direction: str
+    bits: int
+    buffer_bytes: int
+
+
+@dataclass(frozen=True)
+class LayerCounts:
+    layer: str
+    compute: tuple[OpCount, ...]
+    memory: tuple[MemCount, ...]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The counts of one method on one batch of ``images``."""
+
+    method: str
+    description: str
+    images: int
+    layers: tuple[LayerCounts, ...]
+    estimated: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LayerActivity:
+    """Spiking activity of one layer of our SNN (totals over the batch).
+
+    ``spike_rate`` = output spikes / (neurons x T); ``input_density`` = input spikes /
+    input slots read (the ``s`` of Section 6.3); ``synaptic_per_shift`` = synaptic
+    operations per left shift (Section 6.3's ``s k^2 c_in``, measured)."""
+
+    layer: str
+    kind: str
+    neurons: int
+    in_steps: int
+    out_steps: int
+    input_spikes: int
+    input_slots: int
+    output_spikes: int
+    synaptic_ops: int
+    dense_synapses: int
+    shift_ops: int
+
+    @property
+    def spike_rate(self) -> float:
+        return self.output_spikes / (self.neurons * self.out_steps) if self.out_steps else 0.0
+
+    @property
+    def input_density(self) -> float:
+        return self.input_spikes / self.input_slots if self.input_slots else 0.0
+
+    @property
+    def synaptic_per_shift(self) -> float:
+        return self.synaptic_ops / self.shift_ops if self.shift_ops else 0.0
+
+
+# ------------------------------------------------------------------ exact synapse counting
+
+
+def _ones_term(term: Term, pre: bool = True) -> Term:
+    return dataclasses.replace(term, weight=np.ones_like(term.weight), pre=term.pre if pre else ())
+
+
+def synaptic_ops(term: Term, counts: np.ndarray) -> int:
+    """Synaptic operations of ``term`` when input position ``j`` carries ``counts[..., j]``
+    events (``counts``: ``(N,) + source shape`` non-negative integers, e.g. spikes
+    summed over time): the sum over events of each event's fan-out, exactly.
+
+    Applying the term with all-ones weights to the event counts gives, per output,
+    the number of (event, synapse) pairs that reach it; their sum is the answer.
+    """
+    c = np.asarray(counts)
+    if c.dtype.kind not in "iub" or (c.size and c.min() < 0):
+        raise EnergyError(f"synaptic_ops: counts must be non-negative integers, got dtype {c.dtype}")
+    if not c.size:
+        return 0
+    return int(apply_term(_ones_term(term), c.astype(np.int64)).sum())
+
+
+def fan_out_total(term: Term, source_shape: tuple[int, ...]) -> int:
+    """Synapses of ``term`` for one image with every input position active once."""
+    return synaptic_ops(term, np.ones((1,) + tuple(source_shape), dtype=np.int64))
+
+
+def _ann_geometry(term: Term, source_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """An ANN that pools first: (MACs on the pooled map, pooling adds, pooled-map width growth bits)."""
+    x = np.ones((1,) + tuple(source_shape))
+    adds = 0
+    grow = 0
+    v = x
+    for p in term.pre:
+        if p[0] == "sumpool":
+            v = gops.sumpool2d(v, p[1], p[2])
+            area = p[1][0] * p[1][1]
+            adds += int(v.size) * (area - 1)
+            grow += math.ceil(math.log2(area)) if area > 1 else 0
+        else:
+            v = v.reshape(1, -1)
+    macs = int(apply_term(_ones_term(term, pre=False), v.astype(np.int64)).sum())
+    return macs, adds, grow
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _numel(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _source_shape(inet: IntNetwork, source: str) -> tuple[int, ...]:
+    if source == inet.input.name:
+        return tuple(inet.input.shape)
+    return tuple(inet.layer(source).out_shape)
+
+
+def _bytes(bits: int) -> int:
+    return max(1, -(-int(bits) // 8))
+
+
+def _weight_params(layer: IntLayer) -> int:
+    return sum(int(t.weight.size) for t in layer.terms)
+
+
+def _in_steps(inet: IntNetwork, layer: IntLayer) -> int:
+    """Horner positions ``D`` of a layer (as :func:`golden.simulate.synaptic_steps`)."""
+    d = 0
+    for t in layer.terms:
+        if t.source == inet.input.name:
+            d = max(d, inet.input.bits if inet.bitplanes else 1)
+        else:
+            d = max(d, inet.bits)
+    return d
+
+
+def check_result(inet: IntNetwork, res: SimResult) -> None:
+    """Refuse a simulation result that lacks spikes of a layer the network reads."""
+    for layer in inet.layers:
+        for src in layer.sources:
+            if src != inet.input.name and src not in res.spikes:
+                raise EnergyError(f"counts: the trace has no spikes of layer {src!r}, which layer {layer.name!r} reads")
+            if src != inet.input.name and res.spikes[src].shape[2:] != inet.layer(src).out_shape:
+                raise EnergyError(
+                    f"counts: spikes of layer {src!r} have shape {res.spikes[src].shape[2:]}, "
+                    f"the model says {inet.layer(src).out_shape}"
+                )
+        if not layer.is_output and layer.name not in res.spikes:
+            raise EnergyError(f"counts: the trace has no spikes of layer {layer.name!r}")
+
+
+# ------------------------------------------------------------------ ours
+
+
+def activity(inet: IntNetwork, res: SimResult) -> tuple[LayerActivity, ...]:
+    """Per-layer spiking activity and exact synaptic operation counts of our SNN."""
+    check_result(inet, res)
+    N = int(res.pixels.shape[0])
+    out = []
+    for layer in inet.layers:
+        D = _in_steps(inet, layer)
+        syn = dense = in_spikes = slots = 0
+        for t in layer.terms:
+            shape = _source_shape(inet, t.source)
+            if t.source == inet.input.name:
+                if not inet.bitplanes:
+                    continue  # multi-bit MACs, counted as such
+                P = inet.input.bits
+                cnt = sum(((res.pixels >> b) & 1) for b in range(P))
+                steps = P
+            else:
+                cnt = res.spikes[t.source].sum(0, dtype=np.int64)
+                steps = res.T
+            syn += synaptic_ops(t, cnt)
+            dense += fan_out_total(t, shape) * N * steps
+            in_spikes += int(cnt.sum())
+            slots += _numel(shape) * N * steps
+        neurons = _numel(layer.out_shape) * N
+        spikes = 0 if layer.is_output else int(res.spikes[layer.name].sum(dtype=np.int64))
+        out.append(
+            LayerActivity(
+                layer=layer.name,
+                kind="output" if layer.is_output else "hidden",
+                neurons=neurons,
+                in_steps=D,
+                out_steps=0 if layer.is_output else res.T,
+                input_spikes=in_spikes,
+                input_slots=slots,
+                output_spikes=spikes,
+                synaptic_ops=syn,
+                dense_synapses=dense,
+                shift_ops=neurons * D,
+            )
+        )
+    return tuple(out)
+
+
+def _first_layer_macs(inet: IntNetwork, layer: IntLayer, N: int, acc_bits: int, mult_bits: int, fp32: bool = False) -> list[OpCount]:
+    """Dense multi-bit pixel MACs of the terms that read the input (zero pixels included)."""
+    rows = []
+    for t in layer.terms:
+        if t.source != inet.input.name or inet.bitplanes:
+            continue
+        macs, adds, grow = _ann_geometry(t, _source_shape(inet, t.source))
+        macs *= N
+        P = inet.input.bits
+        if fp32:
+            rows += [OpCount("mac", "fp32_mult", 32, macs), OpCount("mac", "fp32_add", 32, macs)]
+            if adds:
+                rows.append(OpCount("pool", "fp32_add", 32, adds * N))
+        else:
+            rows += [OpCount("mac", "int_mult", mult_bits, macs, P + grow), OpCount("mac", "int_add", acc_bits, macs)]
+            if adds:
+                rows.append(OpCount("pool", "int_add", P + grow, adds * N))
+    return rows
+
+
+def _act_traffic(inet: IntNetwork, layer: IntLayer, N: int, act_bits: int, out_bits: int, pixel_bits: int) -> list[MemCount]:
+    """Read every input map once per term, write the output map once."""
+    rows = []
+    for t in layer.terms:
+        n = _numel(_source_shape(inet, t.source))
+        b = pixel_bits if t.source == inet.input.name else act_bits
+        rows.append(MemCount("activations", "read", n * b * N, _bytes(n * b)))
+    n = _numel(layer.out_shape)
+    rows.append(MemCount("activations", "write", n * out_bits * N, _bytes(n * out_bits)))
+    return rows
+
+
+def ours(inet: IntNetwork, res: SimResult) -> Workload:
+    """Our bit-serial SNN on the recorded spikes (see the module docstring)."""
+    acts = activity(inet, res)
+    N = int(res.pixels.shape[0])
+    layers = []
+    for layer, a in zip(inet.layers, acts):
+        A, W = layer.acc_bits, layer.weight_bits
+        macs = _first_layer_macs(inet, layer, N, A, W)
+        n_macs = sum(r.ops for r in macs if r.op == "int_mult")
+        compute = [OpCount("synaptic", "int_add", A, a.synaptic_ops)] + macs + [
+            OpCount("shift", "shift", A, a.shift_ops),
+            OpCount("bias", "int_add", A, a.neurons),
+        ]
+        if not layer.is_output:
+            compute += [OpCount("compare", "compare", A, a.neurons * res.T), OpCount("reset", "reset", A, a.output_spikes)]
+        per_img = _numel(layer.out_shape)
+        memory = [
+            MemCount("weights", "read", (a.synaptic_ops + n_macs) * W, _bytes(_weight_params(layer) * W)),
+            MemCount("membrane", "read", a.neurons * a.in_steps * A, _bytes(per_img * A)),
+            MemCount("membrane", "write", a.neurons * a.in_steps * A, _bytes(per_img * A)),
+        ] + _act_traffic(inet, layer, N, res.T, A if layer.is_output else res.T, inet.input.bits)
+        layers.append(LayerCounts(layer.name, tuple(compute), tuple(memory)))
+    return Workload("ours", f"bit-serial SNN (this work), T={res.T}, sparsity-aware", N, tuple(layers))
+
+
+# ------------------------------------------------------------------ baselines
+
+
+def _dense_ann(inet: IntNetwork, N: int, method: str, description: str, *, act_bits: int | None,
+               weight_bits: int | None, acc_bits: int | None, fp32: bool = False) -> Workload:
+    """A conventional (non-serial, dense) ANN accelerator on the same network: pooling
+    first, then one MAC per synapse of the pooled map, zeros included."""
+    layers = []
+    B = inet.bits
+    for layer in inet.layers:
+        A = acc_bits or layer.acc_bits
+        W = weight_bits or layer.weight_bits
+        ab = 32 if fp32 else (act_bits or B)
+        neurons = _numel(layer.out_shape) * N
+        compute = _first_layer_macs(inet, layer, N, A, W, fp32=fp32)
+        n_macs = sum(r.ops for r in compute if r.op in ("int_mult", "fp32_mult"))
+        for t in layer.terms:
+            if t.source == inet.input.name:
+                continue
+            macs, adds, grow = _ann_geometry(t, _source_shape(inet, t.source))
+            n_macs += macs * N
+            if fp32:
+                compute += [OpCount("mac", "fp32_mult", 32, macs * N), OpCount("mac", "fp32_add", 32, macs * N)]
+                if adds:
+                    compute.append(OpCount("pool", "fp32_add", 32, adds * N))
+            else:
+                compute += [OpCount("mac", "int_mult", W, macs * N, ab + grow), OpCount("mac", "int_add", A, macs * N)]
+                if adds:
+                    compute.append(OpCount("pool", "int_add", ab + grow, adds * N))
+        compute.append(OpCount("bias", "fp32_add" if fp32 else "int_add", 32 if fp32 else A, neurons))
+        if not layer.is_output:
+            if fp32:
+                compute.append(OpCount("compare", "compare", 32, neurons))  # ReLU / clip
+            else:  # requantize: the B-step threshold ladder, every step (no sparsity)
+                compute += [OpCount("compare", "compare", A, neurons * ab), OpCount("reset", "reset", A, neurons * ab)]
+        per_img = _numel(layer.out_shape)
+        wb = 32 if fp32 else W
+        memory = [
+            MemCount("weights", "read", n_macs * wb, _bytes(_weight_params(layer) * wb)),
+            MemCount("membrane", "read", neurons * A if not fp32 else neurons * 32, _bytes(per_img * (32 if fp32 else A))),
+            MemCount("membrane", "write", neurons * A if not fp32 else neurons * 32, _bytes(per_img * (32 if fp32 else A))),
+        ] + _act_traffic(inet, layer, N, ab, (32 if fp32 else A) if layer.is_output else ab, 32 if fp32 else inet.input.bits)
+        layers.append(LayerCounts(layer.name, tuple(compute), tuple(memory)))
+    return Workload(method, description, N, tuple(layers))
+
+
+def ann_fp32(inet: IntNetwork, N: int) -> Workload:
+    return _dense_ann(inet, N, "ann_fp32", "iso-architecture ANN, FP32 MACs, dense", act_bits=32, weight_bits=32,
+                      acc_bits=32, fp32=True)
+
+
+def ann_int8(inet: IntNetwork, N: int) -> Workload:
+    return _dense_ann(inet, N, "ann_int8", f"iso-architecture ANN, INT8 MACs ({INT8_ACC_BITS}-bit accumulate), dense",
+                      act_bits=8, weight_bits=8, acc_bits=INT8_ACC_BITS)
+
+
+def qann(inet: IntNetwork, N: int) -> Workload:
+    return _dense_ann(inet, N, "qann", f"quantized ANN, {inet.bits}-bit activations x {inet.weight_bits}-bit weights, dense",
+                      act_bits=inet.bits, weight_bits=None, acc_bits=None)
+
+
+def bit_serial(inet: IntNetwork, N: int, T: int | None = None) -> Workload:
+    """A bit-serial ANN accelerator (paper A.8): our datapath without sparsity skipping:
+    every bit plane of every input is processed, zeros included."""
+    T = inet.bits if T is None else T
+    ones = SimResult(T=T, pixels=np.full((N,) + tuple(inet.input.shape), (1 << inet.input.bits) - 1, dtype=np.int64))
+    for layer in inet.layers:
+        if not layer.is_output:
+            ones.spikes[layer.name] = np.ones((T, N) + tuple(layer.out_shape), dtype=np.uint8)
+    w = ours(inet, ones)
+    return Workload("bit_serial", f"bit-serial ANN accelerator, {T} bit planes, no sparsity skipping", N, w.layers)
+
+
+def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dict | None = None) -> Workload:
+    """The rate-coded QCFS SNN at ``T = 2**B`` steps (standard IF neuron).
+
+    Spike counts come from :func:`golden.baselines.rate_coded` (simulated exactly on
+    the trace's pixels) when it is available and ``T <= 64``; otherwise each neuron's
+    spike count is estimated as its code ``k`` scaled by ``T / (2**B - 1)`` (needs
+    ``codes``), and the workload says so (``estimated``).
+
+    Per layer: synaptic adds per input spike per synapse at every step; the first
+    layer's pixel MACs once (direct input) plus one add of that current per neuron per
+    step; the bias (``b / T``) added every step; ``T`` compares; one subtraction per
+    spike; no shifts.  Membrane read and written at every step."""
+    B = inet.bits
+    T = (1 << B) if T is None else int(T)
+    N = int(x.shape[0])
+    spikes, estimated, note = None, False, ""
+    try:
+        from golden import baselines
+    except ImportError:
+        baselines = None
+    if baselines is not None and hasattr(baselines, "rate_coded") and T <= 64:
+        r = baselines.rate_coded(inet, x, T)
+        spikes = {k: v.sum(0, dtype=np.int64) for k, v in r.spikes.items()}
+        note = f"spike counts simulated by golden.baselines.rate_coded at T={T}"
+    else:
+        if codes is None:
+            raise EnergyError("rate_coded: golden.baselines.rate_coded is unavailable (or T > 64) and no codes were given to estimate from")
+        L = (1 << B) - 1
+        spikes = {k: np.rint(v * (T / L)).astype(np.int64) for k, v in codes.items()}
+        estimated = True
+        note = f"spike counts ESTIMATED as code * T / (2^B - 1) at T={T} (golden.baselines.rate_coded unavailable)"
+    direct = dataclasses.replace(inet, bitplanes=False)  # the rate-coded SNN takes pixels as a direct current
+    layers = []
+    for layer in inet.layers:
+        A, W = layer.acc_bits, layer.weight_bits
+        neurons = _numel(layer.out_shape) * N
+        compute = _first_layer_macs(direct, layer, N, A, W)
+        n_macs = sum(r.ops for r in compute if r.op == "int_mult")
+        reads_pixels = inet.input.name in layer.sources
+        syn = sum(synaptic_ops(t, spikes[t.source]) for t in layer.terms if t.source != inet.input.name)
+        compute.insert(0, OpCount("synaptic", "int_add", A, syn))
+        compute.append(OpCount("bias", "int_add", A, neurons * T * (2 if reads_pixels else 1)))
+        if not layer.is_output:
+            compute += [OpCount("compare", "compare", A, neurons * T),
+                        OpCount("reset", "reset", A, int(spikes[layer.name].sum()))]
+        per_img = _numel(layer.out_shape)
+        memory = [
+            MemCount("weights", "read", (syn + n_macs) * W, _bytes(_weight_params(layer) * W)),
+            MemCount("membrane", "read", neurons * T * A, _bytes(per_img * A)),
+            MemCount("membrane", "write", neurons * T * A, _bytes(per_img * A)),
+        ] + _act_traffic(inet, layer, N, T, A if layer.is_output else T, inet.input.bits)
+        layers.append(LayerCounts(layer.name, tuple(compute), tuple(memory)))
+    return Workload("rate_coded", f"rate-coded QCFS SNN, T={T}, sparsity-aware", N, tuple(layers), estimated, note)
