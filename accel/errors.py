@@ -1,0 +1,11 @@
+"""The one exception type of the accelerator model (``accel``)."""
+
+from __future__ import annotations
+
+
+class AccelError(ValueError):
+    """A user error in the accelerator model: bad config file, array shape, trace or option.
+
+    Messages name the operation or file, the field and the offending value; the
+    ``accel`` CLI prints them as ``error: ...`` (exit code 2) without a traceback.
+    """
