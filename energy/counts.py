@@ -17,14 +17,23 @@ bit planes with ``--bitplanes``, else one multi-bit pixel step; ``T`` output ste
 * ``bias``: one add per neuron (bias and half LSB, added once).
 * ``compare``: ``T`` per hidden neuron; ``reset``: one subtraction per output spike.
 
-Dataflow assumption (the same for every method; stated in ``docs/energy.md``):
-layer by layer, output stationary, one input step at a time over the layer:
+Dataflow assumptions (the same for every method; ``docs/energy.md``), layer by
+layer, output stationary, two loop orders (``DATAFLOWS``):
 
-* weights: one ``weight_bits`` read per synaptic operation (per MAC for the ANNs):
-  an event-driven SNN fetches only the weights of spiking inputs;
-* membrane: one ``acc_bits`` read and one write per neuron per input step (the
-  state is parked in SRAM between steps, as in the paper's Appendix A.4); one
-  pass for the non-serial ANNs;
+``step_major`` (default; the paper's Appendix A.4 view)
+    one input step at a time over the whole layer.  Weights: one ``weight_bits``
+    read per synaptic operation (per MAC for the ANNs): an event-driven SNN fetches
+    only the weights of spiking inputs.  Membrane: one ``acc_bits`` read and one
+    write per neuron per input step (parked in SRAM between steps); one for the
+    non-serial ANNs.
+``code_major``
+    all steps of a neuron at once, one partial-sum register per step in the PE
+    (the Horner combination at the end).  Weights: one read per synapse whose input
+    has at least one event in the window (dense ANNs: per MAC).  Membrane: one read
+    and one write per neuron.
+
+For both:
+
 * activations: every input map read once per term (spikes: ``T`` bits per neuron,
   zeros included, as a bitmap; ANN codes: their width), every output written once
   (logits: ``acc_bits``); reuse between neighbouring outputs is held in registers.
@@ -50,6 +59,9 @@ from .errors import EnergyError
 #: breakdown categories, in report order (compute first, then memory)
 COMPUTE_CATEGORIES = ("synaptic", "mac", "pool", "shift", "bias", "compare", "reset")
 MEMORY_CATEGORIES = ("weights", "membrane", "activations")
+
+#: loop orders of the memory model (see the module docstring)
+DATAFLOWS = ("step_major", "code_major")
 
 #: width of the INT8 ANN baseline's accumulator (the usual 32-bit accumulation of int8 MACs)
 INT8_ACC_BITS = 32
@@ -115,6 +127,7 @@ class LayerActivity:
     synaptic_ops: int
     dense_synapses: int
     shift_ops: int
+    active_synapses: int  # synapses whose input has >= 1 event in the window (code_major weight reads)
 
     @property
     def spike_rate(self) -> float:
@@ -232,7 +245,7 @@ def activity(inet: IntNetwork, res: SimResult) -> tuple[LayerActivity, ...]:
     out = []
     for layer in inet.layers:
         D = _in_steps(inet, layer)
-        syn = dense = in_spikes = slots = 0
+        syn = dense = in_spikes = slots = active = 0
         for t in layer.terms:
             shape = _source_shape(inet, t.source)
             if t.source == inet.input.name:
@@ -245,6 +258,7 @@ def activity(inet: IntNetwork, res: SimResult) -> tuple[LayerActivity, ...]:
                 cnt = res.spikes[t.source].sum(0, dtype=np.int64)
                 steps = res.T
             syn += synaptic_ops(t, cnt)
+            active += synaptic_ops(t, (cnt > 0).astype(np.int64))
             dense += fan_out_total(t, shape) * N * steps
             in_spikes += int(cnt.sum())
             slots += _numel(shape) * N * steps
@@ -263,6 +277,7 @@ def activity(inet: IntNetwork, res: SimResult) -> tuple[LayerActivity, ...]:
                 synaptic_ops=syn,
                 dense_synapses=dense,
                 shift_ops=neurons * D,
+                active_synapses=active,
             )
         )
     return tuple(out)
@@ -300,8 +315,14 @@ def _act_traffic(inet: IntNetwork, layer: IntLayer, N: int, act_bits: int, out_b
     return rows
 
 
-def ours(inet: IntNetwork, res: SimResult) -> Workload:
+def _check_dataflow(dataflow: str) -> None:
+    if dataflow not in DATAFLOWS:
+        raise EnergyError(f"counts: dataflow must be one of {DATAFLOWS}, not {dataflow!r}")
+
+
+def ours(inet: IntNetwork, res: SimResult, dataflow: str = "step_major") -> Workload:
     """Our bit-serial SNN on the recorded spikes (see the module docstring)."""
+    _check_dataflow(dataflow)
     acts = activity(inet, res)
     N = int(res.pixels.shape[0])
     layers = []
@@ -316,10 +337,13 @@ def ours(inet: IntNetwork, res: SimResult) -> Workload:
         if not layer.is_output:
             compute += [OpCount("compare", "compare", A, a.neurons * res.T), OpCount("reset", "reset", A, a.output_spikes)]
         per_img = _numel(layer.out_shape)
+        step = dataflow == "step_major"
+        fetches = (a.synaptic_ops if step else a.active_synapses) + n_macs
+        passes = a.in_steps if step else 1
         memory = [
-            MemCount("weights", "read", (a.synaptic_ops + n_macs) * W, _bytes(_weight_params(layer) * W)),
-            MemCount("membrane", "read", a.neurons * a.in_steps * A, _bytes(per_img * A)),
-            MemCount("membrane", "write", a.neurons * a.in_steps * A, _bytes(per_img * A)),
+            MemCount("weights", "read", fetches * W, _bytes(_weight_params(layer) * W)),
+            MemCount("membrane", "read", a.neurons * passes * A, _bytes(per_img * A)),
+            MemCount("membrane", "write", a.neurons * passes * A, _bytes(per_img * A)),
         ] + _act_traffic(inet, layer, N, res.T, A if layer.is_output else res.T, inet.input.bits)
         layers.append(LayerCounts(layer.name, tuple(compute), tuple(memory)))
     return Workload("ours", f"bit-serial SNN (this work), T={res.T}, sparsity-aware", N, tuple(layers))
@@ -386,7 +410,7 @@ def qann(inet: IntNetwork, N: int) -> Workload:
                       act_bits=inet.bits, weight_bits=None, acc_bits=None)
 
 
-def bit_serial(inet: IntNetwork, N: int, T: int | None = None) -> Workload:
+def bit_serial(inet: IntNetwork, N: int, T: int | None = None, dataflow: str = "step_major") -> Workload:
     """A bit-serial ANN accelerator (paper A.8): our datapath without sparsity skipping:
     every bit plane of every input is processed, zeros included."""
     T = inet.bits if T is None else T
@@ -394,11 +418,12 @@ def bit_serial(inet: IntNetwork, N: int, T: int | None = None) -> Workload:
     for layer in inet.layers:
         if not layer.is_output:
             ones.spikes[layer.name] = np.ones((T, N) + tuple(layer.out_shape), dtype=np.uint8)
-    w = ours(inet, ones)
+    w = ours(inet, ones, dataflow)
     return Workload("bit_serial", f"bit-serial ANN accelerator, {T} bit planes, no sparsity skipping", N, w.layers)
 
 
-def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dict | None = None) -> Workload:
+def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dict | None = None,
+               dataflow: str = "step_major") -> Workload:
     """The rate-coded QCFS SNN at ``T = 2**B`` steps (standard IF neuron).
 
     Spike counts come from :func:`golden.baselines.rate_coded` (simulated exactly on
@@ -409,7 +434,8 @@ def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dic
     Per layer: synaptic adds per input spike per synapse at every step; the first
     layer's pixel MACs once (direct input) plus one add of that current per neuron per
     step; the bias (``b / T``) added every step; ``T`` compares; one subtraction per
-    spike; no shifts.  Membrane read and written at every step."""
+    spike; no shifts.  Memory as for ours under the same ``dataflow`` (``T`` passes)."""
+    _check_dataflow(dataflow)
     B = inet.bits
     T = (1 << B) if T is None else int(T)
     N = int(x.shape[0])
@@ -437,7 +463,12 @@ def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dic
         compute = _first_layer_macs(direct, layer, N, A, W)
         n_macs = sum(r.ops for r in compute if r.op == "int_mult")
         reads_pixels = inet.input.name in layer.sources
-        syn = sum(synaptic_ops(t, spikes[t.source]) for t in layer.terms if t.source != inet.input.name)
+        hidden_terms = [t for t in layer.terms if t.source != inet.input.name]
+        syn = sum(synaptic_ops(t, spikes[t.source]) for t in hidden_terms)
+        if dataflow == "step_major":
+            fetches, passes = syn, T
+        else:
+            fetches, passes = sum(synaptic_ops(t, (spikes[t.source] > 0).astype(np.int64)) for t in hidden_terms), 1
         compute.insert(0, OpCount("synaptic", "int_add", A, syn))
         compute.append(OpCount("bias", "int_add", A, neurons * T * (2 if reads_pixels else 1)))
         if not layer.is_output:
@@ -445,9 +476,9 @@ def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dic
                         OpCount("reset", "reset", A, int(spikes[layer.name].sum()))]
         per_img = _numel(layer.out_shape)
         memory = [
-            MemCount("weights", "read", (syn + n_macs) * W, _bytes(_weight_params(layer) * W)),
-            MemCount("membrane", "read", neurons * T * A, _bytes(per_img * A)),
-            MemCount("membrane", "write", neurons * T * A, _bytes(per_img * A)),
+            MemCount("weights", "read", (fetches + n_macs) * W, _bytes(_weight_params(layer) * W)),
+            MemCount("membrane", "read", neurons * passes * A, _bytes(per_img * A)),
+            MemCount("membrane", "write", neurons * passes * A, _bytes(per_img * A)),
         ] + _act_traffic(inet, layer, N, T, A if layer.is_output else T, inet.input.bits)
         layers.append(LayerCounts(layer.name, tuple(compute), tuple(memory)))
     return Workload("rate_coded", f"rate-coded QCFS SNN, T={T}, sparsity-aware", N, tuple(layers), estimated, note)

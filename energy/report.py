@@ -47,6 +47,7 @@ class EnergyReport:
     T: int
     bitplanes: bool
     weight_bits: int
+    dataflow: str
     costs_name: str
     costs_path: str
     activity: tuple[LayerActivity, ...]
@@ -87,7 +88,7 @@ def _div(a: float, b: float) -> float:
 
 
 def energy_report(inet: IntNetwork, res: SimResult, table: CostTable, *, rate_T: int | None = None,
-                  baselines: tuple[str, ...] = BASELINES) -> EnergyReport:
+                  dataflow: str = "step_major", baselines: tuple[str, ...] = BASELINES) -> EnergyReport:
     """Count and price our SNN on ``res`` (a simulation or a loaded trace of ``inet``)
     and every baseline on the same network and images."""
     unknown = [b for b in baselines if b not in BASELINES]
@@ -97,13 +98,13 @@ def energy_report(inet: IntNetwork, res: SimResult, table: CostTable, *, rate_T:
     if N < 1:
         raise EnergyError("energy report: the trace holds no images (N = 0)")
     acts = counts.activity(inet, res)
-    ours = price(counts.ours(inet, res), table)
+    ours = price(counts.ours(inet, res, dataflow), table)
     make = {
         "ann_fp32": lambda: counts.ann_fp32(inet, N),
         "ann_int8": lambda: counts.ann_int8(inet, N),
         "qann": lambda: counts.qann(inet, N),
-        "bit_serial": lambda: counts.bit_serial(inet, N, res.T),
-        "rate_coded": lambda: counts.rate_coded(inet, res.pixels, rate_T, codes=res.codes),
+        "bit_serial": lambda: counts.bit_serial(inet, N, res.T, dataflow),
+        "rate_coded": lambda: counts.rate_coded(inet, res.pixels, rate_T, codes=res.codes, dataflow=dataflow),
     }
     base = tuple(price(make[b](), table) for b in baselines)
     return EnergyReport(
@@ -114,6 +115,7 @@ def energy_report(inet: IntNetwork, res: SimResult, table: CostTable, *, rate_T:
         T=res.T,
         bitplanes=inet.bitplanes,
         weight_bits=inet.weight_bits,
+        dataflow=dataflow,
         costs_name=table.name,
         costs_path=table.path,
         activity=acts,
@@ -134,10 +136,11 @@ def load_matching(trace_path, model=None) -> tuple[gtrace.Trace, IntNetwork]:
     return tr, inet
 
 
-def report_from_files(trace_path, model=None, costs=None, *, rate_T: int | None = None) -> EnergyReport:
+def report_from_files(trace_path, model=None, costs=None, *, rate_T: int | None = None,
+                      dataflow: str = "step_major") -> EnergyReport:
     table = load_costs(costs)
     tr, inet = load_matching(trace_path, model)
-    return energy_report(inet, tr.result, table, rate_T=rate_T)
+    return energy_report(inet, tr.result, table, rate_T=rate_T, dataflow=dataflow)
 
 
 # ------------------------------------------------------------------ JSON
@@ -191,6 +194,7 @@ def to_json(rep: EnergyReport) -> dict:
         "schema_version": JSON_SCHEMA_VERSION,
         "model": {"name": rep.model_name, "hash": rep.model_hash},
         "trace": {"images": n, "B": rep.B, "T": rep.T, "bitplanes": rep.bitplanes, "weight_bits": rep.weight_bits},
+        "dataflow": rep.dataflow,
         "costs": {"name": rep.costs_name, "path": rep.costs_path},
         "categories": {"compute": list(COMPUTE_CATEGORIES), "memory": list(MEMORY_CATEGORIES)},
         "activity": [
@@ -206,6 +210,7 @@ def to_json(rep: EnergyReport) -> dict:
                 "synaptic_ops": a.synaptic_ops,
                 "dense_synapses": a.dense_synapses,
                 "shift_ops": a.shift_ops,
+                "active_synapses": a.active_synapses,
                 "synaptic_per_shift": _r(a.synaptic_per_shift),
             }
             for a in rep.activity
