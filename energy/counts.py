@@ -358,12 +358,13 @@ def _dense_ann(inet: IntNetwork, N: int, method: str, description: str, *, act_b
     first, then one MAC per synapse of the pooled map, zeros included."""
     layers = []
     B = inet.bits
+    direct = dataclasses.replace(inet, bitplanes=False)  # an ANN multiplies the multi-bit pixels
     for layer in inet.layers:
         A = acc_bits or layer.acc_bits
         W = weight_bits or layer.weight_bits
         ab = 32 if fp32 else (act_bits or B)
         neurons = _numel(layer.out_shape) * N
-        compute = _first_layer_macs(inet, layer, N, A, W, fp32=fp32)
+        compute = _first_layer_macs(direct, layer, N, A, W, fp32=fp32)
         n_macs = sum(r.ops for r in compute if r.op in ("int_mult", "fp32_mult"))
         for t in layer.terms:
             if t.source == inet.input.name:

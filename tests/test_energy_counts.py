@@ -356,3 +356,10 @@ def test_opcount_rows_are_frozen():
     r = OpCount("synaptic", "int_add", 8, 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.ops = 2
+
+
+def test_ann_baselines_do_not_depend_on_bitplanes():
+    net = random_network(np.random.default_rng(11), input_shape=(1, 6, 6), channels=(4,))
+    a, b = convert(net, bitplanes=False), convert(net, bitplanes=True)
+    for make in (counts.ann_fp32, counts.ann_int8, counts.qann):
+        assert make(a, 2).layers == make(b, 2).layers
