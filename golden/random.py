@@ -37,24 +37,31 @@ def random_network(
     residual: bool = True,
     classes: int = 5,
     groups: bool = False,
+    strides: bool = False,
     name: str = "random",
 ) -> Network:
     """A conv net: conv-bn-qcfs blocks (optionally a residual block and an avgpool),
-    flatten, linear-bn-qcfs, linear logits."""
+    flatten, linear-bn-qcfs, linear logits.  ``strides``: random strides (1 or 2),
+    paddings (0 .. k//2) and overlapping pools."""
     C, H, W = input_shape
     nodes = [Input(name="input", inputs=(), shape=tuple(input_shape), bits=input_bits, scale=1.0)]
     prev, pc = "input", C
     for i, oc in enumerate(channels):
         k = int(rng.choice([1, 3]))
         g = int(rng.choice([d for d in (1, 2) if pc % d == 0 and oc % d == 0])) if groups else 1
+        cur = network(nodes, name=name).shapes[prev]
+        st = int(rng.choice([1, 2])) if strides and min(cur[1:]) >= 4 else 1
+        pad = int(rng.integers(0, k // 2 + 1)) if strides else k // 2
+        if min(cur[1:]) + 2 * pad < k:
+            pad = k // 2
         nodes += [
             Conv2d(
                 name=f"conv{i}",
                 inputs=(prev,),
                 weight=rng.normal(0, 1 / np.sqrt(pc // g * k * k), (oc, pc // g, k, k)),
                 bias=rng.normal(0, 0.1, oc) if rng.random() < 0.5 else None,
-                stride=(1, 1),
-                padding=(k // 2, k // 2),
+                stride=(st, st),
+                padding=(pad, pad),
                 groups=g,
             ),
             _bn(rng, f"bn{i}", f"conv{i}", oc),
@@ -69,8 +76,10 @@ def random_network(
                 QCFS(name="res_q", inputs=("res_add",), lam=1.0, bits=bits),
             ]
             prev = "res_q"
-        if pool and i == 0 and H >= 4 and W >= 4:
-            nodes.append(AvgPool2d(name="pool", inputs=(prev,), kernel=(2, 2), stride=(2, 2)))
+        cur = network(nodes, name=name).shapes[prev]
+        if pool and i == 0 and min(cur[1:]) >= 4:
+            ps = int(rng.choice([1, 2])) if strides else 2
+            nodes.append(AvgPool2d(name="pool", inputs=(prev,), kernel=(2, 2), stride=(ps, ps)))
             prev = "pool"
     nodes.append(Flatten(name="flatten", inputs=(prev,)))
     net = network(nodes, name=name)

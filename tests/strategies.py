@@ -28,6 +28,7 @@ def networks(draw, max_bits: int = 8):
         pool=draw(st.booleans()),
         residual=draw(st.booleans()),
         groups=draw(st.booleans()),
+        strides=draw(st.booleans()),
         classes=draw(st.integers(2, 6)),
     )
     wb, bitplanes = draw(st.integers(4, 12)), draw(st.booleans())
