@@ -320,10 +320,12 @@ def _check_dataflow(dataflow: str) -> None:
         raise EnergyError(f"counts: dataflow must be one of {DATAFLOWS}, not {dataflow!r}")
 
 
-def ours(inet: IntNetwork, res: SimResult, dataflow: str = "step_major") -> Workload:
-    """Our bit-serial SNN on the recorded spikes (see the module docstring)."""
+def ours(inet: IntNetwork, res: SimResult, dataflow: str = "step_major",
+         acts: tuple[LayerActivity, ...] | None = None) -> Workload:
+    """Our bit-serial SNN on the recorded spikes (see the module docstring).
+    ``acts``: :func:`activity` of the same ``inet`` and ``res``, if already computed."""
     _check_dataflow(dataflow)
-    acts = activity(inet, res)
+    acts = activity(inet, res) if acts is None else acts
     N = int(res.pixels.shape[0])
     layers = []
     for layer, a in zip(inet.layers, acts):

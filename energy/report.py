@@ -98,7 +98,7 @@ def energy_report(inet: IntNetwork, res: SimResult, table: CostTable, *, rate_T:
     if N < 1:
         raise EnergyError("energy report: the trace holds no images (N = 0)")
     acts = counts.activity(inet, res)
-    ours = price(counts.ours(inet, res, dataflow), table)
+    ours = price(counts.ours(inet, res, dataflow, acts), table)
     make = {
         "ann_fp32": lambda: counts.ann_fp32(inet, N),
         "ann_int8": lambda: counts.ann_int8(inet, N),
