@@ -1,0 +1,83 @@
+"""accel.config: TOML loading, unknown keys, bad sizes, each error naming file, field and value."""
+
+from __future__ import annotations
+
+import pytest
+
+from accel.config import DEFAULT_CONFIG, ArrayConfig, config_from_dict, load_config
+from accel.errors import AccelError
+
+
+def _write(tmp_path, text: str):
+    p = tmp_path / "cfg.toml"
+    p.write_text(text)
+    return p
+
+
+def test_bundled_configs_load():
+    cfg = load_config()
+    assert cfg == load_config(DEFAULT_CONFIG)
+    assert (cfg.rows, cfg.cols, cfg.dataflow) == (8, 8, "os-broadcast")
+    small = load_config(DEFAULT_CONFIG.parent / "small.toml")
+    assert (small.rows, small.cols, small.pes) == (4, 4, 16)
+    assert small.weight_sram_bits == 64 * 8192
+
+
+def test_config_is_frozen():
+    cfg = ArrayConfig()
+    with pytest.raises(AttributeError):
+        cfg.rows = 3
+
+
+def test_with_shape_validates():
+    assert ArrayConfig().with_shape(2, 16).pes == 32
+    with pytest.raises(AccelError, match=r"\[array\] rows must be positive, not 0"):
+        ArrayConfig().with_shape(0, 4)
+
+
+def test_unknown_key_is_rejected_and_accepted_keys_listed(tmp_path):
+    p = _write(tmp_path, "[array]\nrows = 4\ncolumns = 4\n")
+    with pytest.raises(AccelError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert str(p) in msg and "[array] columns = 4" in msg and "rows, cols, dataflow" in msg
+
+
+def test_unknown_section_is_rejected(tmp_path):
+    with pytest.raises(AccelError, match=r"unknown section \[dram\]"):
+        load_config(_write(tmp_path, "[dram]\nbits = 4\n"))
+
+
+@pytest.mark.parametrize("sec, key, value", [
+    ("array", "rows", "0"), ("array", "cols", "-2"), ("pe", "weight_bits", "0"),
+    ("memory", "weight_sram_kib", "0"), ("memory", "spike_sram_kib", "-1.5"),
+    ("memory", "offchip_bits_per_cycle", "0"), ("clock", "mhz", "0.0"),
+])
+def test_zero_or_negative_size_names_field_and_value(tmp_path, sec, key, value):
+    p = _write(tmp_path, f"[{sec}]\n{key} = {value}\n")
+    with pytest.raises(AccelError, match=rf"^config {p}: \[{sec}\] {key} must be positive, not {value}$"):
+        load_config(p)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[array]\nrows = 2.5\n", r"\[array\] rows must be an integer, not 2.5"),
+    ("[array]\nrows = true\n", r"\[array\] rows must be an integer, not True"),
+    ("[memory]\nweight_sram_kib = \"big\"\n", r"\[memory\] weight_sram_kib must be a number, not 'big'"),
+    ("[array]\ndataflow = \"systolic\"\n", r"dataflow must be one of \['os-broadcast'\], not 'systolic'"),
+    ("schema_version = 2\n", r"schema_version 2 is not supported"),
+    ("array = 3\n", r"\[array\] must be a table, not 3"),
+    ("[array\n", r"not valid TOML"),
+])
+def test_bad_values_are_rejected(tmp_path, text, match):
+    with pytest.raises(AccelError, match=match):
+        load_config(_write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(AccelError, match=r"no such file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_from_dict_fills_defaults():
+    cfg = config_from_dict({"array": {"rows": 2}, "clock": {"mhz": 100}})
+    assert (cfg.rows, cfg.cols, cfg.clock_mhz) == (2, 8, 100)
