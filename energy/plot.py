@@ -10,8 +10,9 @@ from .report import EnergyReport
 
 
 def plot_report(rep: EnergyReport, path) -> Path:
-    """Write a PNG: (a) our energy per layer stacked by operation (paper Fig. 5a, plus
-    memory), (b) every method's compute and memory energy per image."""
+    """Write a PNG: (a) our compute energy per layer stacked by operation (paper Fig. 5a),
+    (b) our compute and memory energy per layer, (c) every method's compute and
+    compute + memory energy per image (log scale)."""
     try:
         import matplotlib
 
@@ -22,30 +23,36 @@ def plot_report(rep: EnergyReport, path) -> Path:
     path = Path(path)
     n = rep.images
     cats = COMPUTE_CATEGORIES + MEMORY_CATEGORIES
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [3, 3, 2]})
     names = [l.layer for l in rep.ours.layers]
-    bottom = [0.0] * len(names)
     cmap = plt.get_cmap("tab10")
-    for i, c in enumerate(cats):
-        vals = [l.by_category()[c] / n for l in rep.ours.layers]
-        if not any(vals):
-            continue
-        ax1.bar(names, vals, bottom=bottom, label=c, color=cmap(i % 10),
-                hatch="//" if c in MEMORY_CATEGORIES else None)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    ax1.set_ylabel("energy per image (pJ)")
-    ax1.set_title(f"our SNN per layer (T={rep.T})")
-    ax1.legend(fontsize=8)
-    ax1.tick_params(axis="x", rotation=30)
+
+    def stack(ax, parts):
+        bottom = [0.0] * len(names)
+        for i, (label, vals) in enumerate(parts):
+            if any(vals):
+                ax.bar(names, vals, bottom=bottom, label=label, color=cmap(i % 10))
+                bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_ylabel("energy per image (pJ)")
+        ax.legend(fontsize=8)
+        ax.tick_params(axis="x", rotation=30)
+
+    stack(ax1, [(c, [l.by_category()[c] / n for l in rep.ours.layers]) for c in COMPUTE_CATEGORIES])
+    ax1.set_title(f"our SNN: compute by operation (T={rep.T})")
+    stack(ax2, [("compute", [l.compute_energy_pj / n for l in rep.ours.layers])]
+          + [(c, [l.by_category()[c] / n for l in rep.ours.layers]) for c in MEMORY_CATEGORIES])
+    ax2.set_title(f"our SNN: compute + memory ({rep.dataflow})")
     meth = [m.method for m in rep.methods]
+    x = range(len(meth))
     comp = [m.compute_energy_pj / n for m in rep.methods]
-    mem = [m.memory_energy_pj / n for m in rep.methods]
-    ax2.bar(meth, comp, label="compute")
-    ax2.bar(meth, mem, bottom=comp, label="memory", hatch="//")
-    ax2.set_yscale("log")
-    ax2.set_title("methods: compute + memory")
-    ax2.legend(fontsize=8)
-    ax2.tick_params(axis="x", rotation=30)
+    tot = [m.total_energy_pj / n for m in rep.methods]
+    ax3.bar([i - 0.2 for i in x], comp, width=0.4, label="compute")
+    ax3.bar([i + 0.2 for i in x], tot, width=0.4, label="compute + memory")
+    ax3.set_xticks(list(x), meth, rotation=30)
+    ax3.set_yscale("log")
+    ax3.set_ylabel("energy per image (pJ)")
+    ax3.set_title("all methods")
+    ax3.legend(fontsize=8)
     fig.suptitle(f"{rep.model_name}: {rep.costs_name}", fontsize=9)
     fig.tight_layout()
     try:
