@@ -363,3 +363,22 @@ def test_ann_baselines_do_not_depend_on_bitplanes():
     a, b = convert(net, bitplanes=False), convert(net, bitplanes=True)
     for make in (counts.ann_fp32, counts.ann_int8, counts.qann):
         assert make(a, 2).layers == make(b, 2).layers
+
+
+@given(nets(), st.sampled_from(["step_major", "code_major"]))
+def test_every_total_is_the_sum_of_count_times_cost(case, dataflow):
+    """Integer costs make every product exact: layer and method totals must equal the
+    sums of count x unit cost over their rows, for ours and every baseline."""
+    inet, res = case
+    table = int_table(sram_pj=64, dram_pj=128, sram_bytes=256)  # small buffers SRAM, large ones DRAM
+    rep = energy_report(inet, res, table, dataflow=dataflow)
+    for m in rep.methods:
+        tc = tm = 0
+        for l in m.layers:
+            c = sum(r.ops * INT_TABLE[r.op] for r in l.compute)
+            mem = sum(r.bits * (1 if r.buffer_bytes <= 256 else 2) for r in l.memory)
+            assert l.compute_energy_pj == c and l.memory_energy_pj == mem, (m.method, l.layer)
+            assert l.total_energy_pj == c + mem
+            tc, tm = tc + c, tm + mem
+        assert m.compute_energy_pj == tc and m.memory_energy_pj == tm and m.total_energy_pj == tc + tm, m.method
+        assert sum(m.by_category().values()) == tc + tm
