@@ -1,0 +1,245 @@
+"""PE-array sweeps: the cycle model over many array shapes, in parallel; data only, no printing.
+
+:func:`sweep` evaluates a profiled network (:func:`accel.model.profile`) on every
+``rows x cols`` shape, on local processes (``concurrent.futures``) or on a Dask /
+Ray cluster, and returns one :class:`SweepPoint` per shape, sorted by PE count.
+:func:`pareto_front` marks the shapes no other shape beats in both PEs and cycles.
+
+Energy hook: pass ``energy=callable`` mapping a :class:`accel.model.NetworkStats`
+to picojoules per inference (a module-level function, so that it pickles); the
+value lands in ``SweepPoint.energy_pj`` and in every table and file.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .config import ArrayConfig
+from .errors import AccelError
+from .model import MEMORIES, OPS, NetworkProfile, NetworkStats, evaluate
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One array shape; every count is per inference (mean over the batch)."""
+
+    rows: int
+    cols: int
+    pes: int
+    cycles: float
+    cycles_busy: float
+    cycles_idle: float
+    cycles_stalled: float
+    latency_us: float
+    pe_utilization: float
+    weights_resident: bool
+    sram_read_bits: dict[str, float] = field(default_factory=dict)
+    sram_write_bits: dict[str, float] = field(default_factory=dict)
+    ops: dict[str, float] = field(default_factory=dict)
+    layer_cycles: dict[str, float] = field(default_factory=dict)
+    energy_pj: float | None = None
+    pareto: bool = False
+
+    def flat(self) -> dict:
+        """One flat dict (CSV row): nested counts become ``read_bits_<memory>`` etc."""
+        d = {k: v for k, v in asdict(self).items() if not isinstance(v, dict)}
+        for m in MEMORIES:
+            d[f"read_bits_{m}"] = self.sram_read_bits.get(m, 0)
+            d[f"write_bits_{m}"] = self.sram_write_bits.get(m, 0)
+        for k in OPS:
+            d[k] = self.ops.get(k, 0)
+        for k, v in self.layer_cycles.items():
+            d[f"cycles_{k}"] = v
+        return d
+
+
+def point(stats: NetworkStats, energy: Callable | None = None) -> SweepPoint:
+    cfg, n = stats.config, stats.images
+    sram = stats.sram_bits()
+    return SweepPoint(
+        rows=cfg.rows, cols=cfg.cols, pes=cfg.pes,
+        cycles=stats.cycles / n,
+        cycles_busy=stats.total("cycles_busy") / n,
+        cycles_idle=stats.total("cycles_idle") / n,
+        cycles_stalled=stats.total("cycles_stalled") / n,
+        latency_us=stats.latency_s() * 1e6,
+        pe_utilization=stats.pe_utilization,
+        weights_resident=stats.weights_resident,
+        sram_read_bits={m: r / n for m, (r, _) in sram.items()},
+        sram_write_bits={m: w / n for m, (_, w) in sram.items()},
+        ops={k: v / n for k, v in stats.ops().items()},
+        layer_cycles={l.name: l.cycles / n for l in stats.layers},
+        energy_pj=None if energy is None else float(energy(stats)),
+    )
+
+
+# ------------------------------------------------------------------ workers
+
+_PROFILE: NetworkProfile | None = None
+
+
+def _init_worker(prof: NetworkProfile) -> None:
+    global _PROFILE
+    _PROFILE = prof
+
+
+def _eval_local(cfg: ArrayConfig, energy) -> SweepPoint:
+    return point(evaluate(_PROFILE, cfg), energy)
+
+
+def _eval_with(prof: NetworkProfile, cfg: ArrayConfig, energy) -> SweepPoint:
+    return point(evaluate(prof, cfg), energy)
+
+
+def parse_shapes(rows, cols) -> list[tuple[int, int]]:
+    """Every (rows, cols) pair of the two lists, validated."""
+    for name, vals in (("rows", rows), ("cols", cols)):
+        if not vals:
+            raise AccelError(f"sweep: --{name} must list at least one size")
+        for v in vals:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise AccelError(f"sweep: --{name} sizes must be positive integers, not {v!r}")
+    return [(r, c) for r in dict.fromkeys(rows) for c in dict.fromkeys(cols)]
+
+
+def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
+    if address.startswith("ray://") or address == "ray":
+        try:
+            import ray
+        except ImportError:
+            raise AccelError(f"--cluster {address}: Ray is not installed (pip install 'ray[default]')") from None
+        ray.init(address=None if address == "ray" else address, ignore_reinit_error=True)
+        ref = ray.put(prof)
+        remote = ray.remote(_eval_with)
+        pending = {remote.remote(ref, c, energy): i for i, c in enumerate(cfgs)}
+        out = [None] * len(cfgs)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for d in done:
+                out[pending.pop(d)] = ray.get(d)
+                if progress:
+                    progress()
+        return out
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise AccelError(f"--cluster {address}: Dask is not installed (pip install 'dask[distributed]'); "
+                         "use ray://HOST:PORT for Ray") from None
+    with Client(address) as client:
+        [pf] = client.scatter([prof], broadcast=True)
+        futs = {client.submit(_eval_with, pf, c, energy, pure=False): i for i, c in enumerate(cfgs)}
+        out = [None] * len(cfgs)
+        for f in as_completed(futs):
+            out[futs[f]] = f.result()
+            if progress:
+                progress()
+        return out
+
+
+def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | None = None,
+          cluster: str | None = None, progress: Callable[[], None] | None = None,
+          energy: Callable[[NetworkStats], float] | None = None) -> list[SweepPoint]:
+    """Evaluate ``base`` with every ``(rows, cols)`` of ``shapes``; sorted by PEs, then rows.
+
+    ``workers``: local processes (default: all cores; 1 runs in this process).
+    ``cluster``: a Dask scheduler address (``tcp://host:8786``) or ``ray://host:port``.
+    ``progress()`` is called once per finished shape.
+    """
+    cfgs = [base.with_shape(r, c) for r, c in shapes]
+    if not cfgs:
+        return []
+    evaluate(prof, cfgs[0])  # fail fast (memory too small, ...) with the user's error, in this process
+    if cluster:
+        points = _cluster_map(cluster, prof, cfgs, energy, progress)
+    else:
+        workers = os.cpu_count() or 1 if workers is None else workers
+        if workers < 1:
+            raise AccelError(f"sweep: --workers must be >= 1, not {workers}")
+        workers = min(workers, len(cfgs))
+        if workers == 1:
+            points = []
+            for c in cfgs:
+                points.append(_eval_with(prof, c, energy))
+                if progress:
+                    progress()
+        else:
+            points = [None] * len(cfgs)
+            with cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(prof,)) as ex:
+                futs = {ex.submit(_eval_local, c, energy): i for i, c in enumerate(cfgs)}
+                for f in cf.as_completed(futs):
+                    points[futs[f]] = f.result()
+                    if progress:
+                        progress()
+    points.sort(key=lambda p: (p.pes, p.rows))
+    front = pareto_front(points)
+    return [p if not f else _with(p, pareto=True) for p, f in zip(points, front)]
+
+
+def _with(p: SweepPoint, **kw) -> SweepPoint:
+    from dataclasses import replace
+
+    return replace(p, **kw)
+
+
+def pareto_front(points: list[SweepPoint]) -> list[bool]:
+    """True where no other point has fewer-or-equal PEs and cycles with one strictly fewer."""
+    out = []
+    for p in points:
+        dominated = any(q.pes <= p.pes and q.cycles <= p.cycles and (q.pes < p.pes or q.cycles < p.cycles)
+                        for q in points)
+        out.append(not dominated)
+    return out
+
+
+# ------------------------------------------------------------------ files
+
+
+def write_csv(points: list[SweepPoint], path) -> Path:
+    path = Path(path)
+    rows = [p.flat() for p in points]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def write_json(points: list[SweepPoint], path, meta: dict) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps({"format": "snnbits-sweep", "schema_version": 1, **meta,
+                                "points": [asdict(p) for p in points]}, indent=1))
+    return path
+
+
+def plot(points: list[SweepPoint], path, title: str = "") -> Path:
+    """PNG: cycles per inference against PE count (log-log), Pareto front marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.scatter([p.pes for p in points], [p.cycles for p in points], s=18, c="0.6", label="array shape")
+    front = sorted((p for p in points if p.pareto), key=lambda p: p.pes)
+    ax.plot([p.pes for p in front], [p.cycles for p in front], "o-", c="C3", ms=5, label="Pareto front")
+    for p in front:
+        ax.annotate(f"{p.rows}x{p.cols}", (p.pes, p.cycles), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("PEs (rows x cols)")
+    ax.set_ylabel("cycles per inference")
+    ax.set_title(title or "PE array sweep")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

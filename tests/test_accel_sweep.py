@@ -1,0 +1,133 @@
+"""accel sweep: sweep data, Pareto front, files, CLI errors (the subcommand end to end)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from accel.cli import main
+from accel.config import ArrayConfig
+from accel.errors import AccelError
+from accel.model import evaluate, profile
+from accel.sweep import SweepPoint, pareto_front, parse_shapes, sweep
+from golden import ir, trace
+from golden.convert import convert
+from golden.random import random_inputs, random_network
+from golden.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sweep") / "net.npz"
+    ir.save(random_network(np.random.default_rng(5)), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def prof(model_file):
+    inet = convert(ir.load(model_file))
+    x = random_inputs(np.random.default_rng(0), inet.input.shape, inet.input.bits, 2)
+    return profile(inet, simulate(inet, x))
+
+
+def test_parallel_sweep_equals_serial(prof):
+    shapes = parse_shapes([1, 2, 4], [1, 3])
+    serial = sweep(prof, ArrayConfig(), shapes, workers=1)
+    parallel = sweep(prof, ArrayConfig(), shapes, workers=2)
+    assert serial == parallel
+    assert [(p.rows, p.cols) for p in serial] == [(1, 1), (2, 1), (1, 3), (4, 1), (2, 3), (4, 3)]
+    one = evaluate(prof, ArrayConfig(rows=2, cols=3))
+    p = next(p for p in serial if (p.rows, p.cols) == (2, 3))
+    assert p.cycles == one.cycles / prof.images
+    assert p.latency_us == pytest.approx(one.cycles / prof.images / 200)
+
+
+def test_energy_hook_lands_in_every_point(prof):
+    pts = sweep(prof, ArrayConfig(), [(1, 1), (2, 2)], workers=1, energy=_toy_energy)
+    assert [p.energy_pj for p in pts] == [p.ops["accumulates"] * 0.03 for p in pts]
+
+
+def _toy_energy(stats) -> float:
+    return stats.ops()["accumulates"] / stats.images * 0.03
+
+
+def _pt(pes, cycles):
+    return SweepPoint(rows=pes, cols=1, pes=pes, cycles=cycles, cycles_busy=cycles, cycles_idle=0, cycles_stalled=0,
+                      latency_us=0, pe_utilization=0, weights_resident=True)
+
+
+def test_pareto_front():
+    pts = [_pt(1, 100), _pt(2, 60), _pt(2, 70), _pt(4, 60), _pt(8, 10)]
+    assert pareto_front(pts) == [True, True, False, False, True]
+
+
+def test_bad_shapes_and_cluster_errors(prof):
+    with pytest.raises(AccelError, match=r"--rows sizes must be positive integers, not 0"):
+        parse_shapes([0], [1])
+    if importlib.util.find_spec("dask") is None:
+        with pytest.raises(AccelError, match=r"--cluster tcp://127.0.0.1:1: Dask is not installed"):
+            sweep(prof, ArrayConfig(), [(1, 1)], cluster="tcp://127.0.0.1:1")
+    if importlib.util.find_spec("ray") is None:
+        with pytest.raises(AccelError, match=r"--cluster ray://h:1: Ray is not installed"):
+            sweep(prof, ArrayConfig(), [(1, 1)], cluster="ray://h:1")
+
+
+def test_cli_writes_csv_json_png(model_file, tmp_path, capsys):
+    out = tmp_path / "s"
+    rc = main(["sweep", str(model_file), "--random", "2", "--rows", "1,4", "--cols", "2,8", "--clock-mhz", "100",
+               "--csv", f"{out}.csv", "--json", f"{out}.json", "--plot", f"{out}.png", "--workers", "1"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "4x8" in text and "Pareto" in text
+    rows = list(csv.DictReader(open(f"{out}.csv")))
+    assert [(r["rows"], r["cols"]) for r in rows] == [("1", "2"), ("1", "8"), ("4", "2"), ("4", "8")]
+    assert {"read_bits_weight_sram", "write_bits_spike_sram", "accumulates", "cycles_busy", "pareto"} <= set(rows[0])
+    doc = json.load(open(f"{out}.json"))
+    assert doc["format"] == "snnbits-sweep" and doc["clock_mhz"] == 100 and len(doc["points"]) == 4
+    p = doc["points"][0]
+    assert p["latency_us"] == pytest.approx(p["cycles"] / 100)
+    assert open(f"{out}.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_reads_a_trace(model_file, tmp_path, capsys):
+    inet = convert(ir.load(model_file))
+    x = random_inputs(np.random.default_rng(1), inet.input.shape, inet.input.bits, 2)
+    path = trace.save(tmp_path / "t.npz", inet, simulate(inet, x), "fast")
+    assert main(["sweep", str(model_file), "--trace", str(path), "--rows", "2", "--cols", "2",
+                 "--json", str(tmp_path / "a.json"), "--workers", "1"]) == 0
+    assert main(["sweep", str(model_file), "--input", str(_npy(tmp_path, x)), "--rows", "2", "--cols", "2",
+                 "--json", str(tmp_path / "b.json"), "--workers", "1"]) == 0
+    a, b = (json.load(open(tmp_path / f)) for f in ("a.json", "b.json"))
+    assert a["points"] == b["points"]
+    assert main(["sweep", str(model_file), "--trace", str(path), "--bitplanes"]) == 2
+    assert "pass the same --weight-bits/--bitplanes" in capsys.readouterr().err
+
+
+def _npy(tmp_path, x):
+    np.save(tmp_path / "x.npy", x)
+    return tmp_path / "x.npy"
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--rows", "0,2"], "--rows takes comma-separated positive integers, not '0,2'"),
+    (["--cols", "a"], "--cols takes comma-separated positive integers, not 'a'"),
+])
+def test_cli_rejects_bad_sizes(model_file, argv, msg, capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", str(model_file)] + argv)
+    assert msg in capsys.readouterr().err
+
+
+def test_cli_config_errors_exit_2(model_file, tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[memory]\nweight_sram_kib = 0.001\n")
+    assert main(["sweep", str(model_file), "--config", str(cfg), "--random", "1", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config {cfg}") and "too small for layer" in err
+    cfg.write_text("[array]\nrows = 4\nshape = 3\n")
+    assert main(["sweep", str(model_file), "--config", str(cfg)]) == 2
+    assert "unknown key [array] shape = 3" in capsys.readouterr().err
