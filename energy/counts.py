@@ -52,6 +52,7 @@ import numpy as np
 
 from golden import ops as gops
 from golden.convert import IntLayer, IntNetwork, Term
+from golden.errors import GoldenError
 from golden.simulate import SimResult, apply_term
 
 from .errors import EnergyError
@@ -430,7 +431,7 @@ def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dic
     """The rate-coded QCFS SNN at ``T = 2**B`` steps (standard IF neuron).
 
     Spike counts come from :func:`golden.baselines.rate_coded` (simulated exactly on
-    the trace's pixels) when it is available and ``T <= 64``; otherwise each neuron's
+    the trace's pixels) when it is available and accepts ``T``; otherwise each neuron's
     spike count is estimated as its code ``k`` scaled by ``T / (2**B - 1)`` (needs
     ``codes``), and the workload says so (``estimated``).
 
@@ -447,17 +448,21 @@ def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dic
         from golden import baselines
     except ImportError:
         baselines = None
-    if baselines is not None and hasattr(baselines, "rate_coded") and T <= 64:
-        r = baselines.rate_coded(inet, x, T)
-        spikes = {k: v.sum(0, dtype=np.int64) for k, v in r.spikes.items()}
-        note = f"spike counts simulated by golden.baselines.rate_coded at T={T}"
-    else:
+    why = "golden.baselines.rate_coded is unavailable"
+    if baselines is not None and hasattr(baselines, "rate_coded"):
+        try:
+            r = baselines.rate_coded(inet, x, T)
+            spikes = {k: v.sum(0, dtype=np.int64) for k, v in r.spikes.items()}
+            note = f"spike counts simulated by golden.baselines.rate_coded at T={T}"
+        except GoldenError as e:  # e.g. T beyond what the exact simulator handles
+            why = f"golden.baselines.rate_coded refused: {e}"
+    if spikes is None:
         if codes is None:
-            raise EnergyError("rate_coded: golden.baselines.rate_coded is unavailable (or T > 64) and no codes were given to estimate from")
+            raise EnergyError(f"rate_coded: {why}, and no codes were given to estimate the spike counts from")
         L = (1 << B) - 1
         spikes = {k: np.rint(v * (T / L)).astype(np.int64) for k, v in codes.items()}
         estimated = True
-        note = f"spike counts ESTIMATED as code * T / (2^B - 1) at T={T} (golden.baselines.rate_coded unavailable)"
+        note = f"spike counts ESTIMATED as code * T / (2^B - 1) at T={T} ({why})"
     direct = dataclasses.replace(inet, bitplanes=False)  # the rate-coded SNN takes pixels as a direct current
     layers = []
     for layer in inet.layers:

@@ -267,6 +267,7 @@ def test_rate_coded_uses_simulation_or_says_it_estimates(small_case):
     assert not sim.estimated and "golden.baselines.rate_coded" in sim.note
     est = counts.rate_coded(inet, res.pixels, T=128, codes=res.codes)  # beyond the simulator's range
     assert est.estimated and "ESTIMATED" in est.note
+    assert "refused" in est.note
     with pytest.raises(EnergyError, match="no codes"):
         counts.rate_coded(inet, res.pixels, T=128)
     # no shifts in a rate-coded SNN; T = 2**B compares per hidden neuron
