@@ -100,9 +100,15 @@ class CostTable:
         """``"sram"`` if a buffer of ``capacity_bytes`` fits the largest SRAM point, else ``"dram"``."""
         return "sram" if capacity_bytes <= self.sram_max_bytes else "dram"
 
-    def memory_pj_per_bit(self, capacity_bytes: int) -> float:
-        """Energy per bit moved to or from a buffer of ``capacity_bytes`` (read or write alike)."""
-        if self.memory_kind(capacity_bytes) == "dram":
+    def memory_pj_per_bit(self, capacity_bytes: int, kind: str | None = None) -> float:
+        """Energy per bit moved to or from a buffer of ``capacity_bytes`` (read or write alike).
+
+        ``kind`` (``"sram"``/``"dram"``) overrides the size rule, for memories whose kind
+        is known (an on-chip SRAM larger than the largest point is extrapolated in
+        ``sqrt(capacity)``)."""
+        if kind not in (None, "sram", "dram"):
+            raise EnergyError(f"cost table {self.path}: memory kind must be 'sram' or 'dram', not {kind!r}")
+        if (kind or self.memory_kind(capacity_bytes)) == "dram":
             p = self.op("dram").points[0]
             return p.energy_pj / p.bits
         sram = self.op("sram")

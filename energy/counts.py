@@ -82,12 +82,14 @@ class OpCount:
 
 @dataclass(frozen=True)
 class MemCount:
-    """``bits`` moved (``direction`` read/write) to or from a buffer of ``buffer_bytes``."""
+    """``bits`` moved (``direction`` read/write) to or from a buffer of ``buffer_bytes``
+    (``memory`` forces SRAM or DRAM; default: SRAM if it fits the table's largest SRAM)."""
 
     category: str
     direction: str
     bits: int
     buffer_bytes: int
+    memory: str | None = None  # "sram"/"dram" when known; None: by size (the cost table's rule)
 
 
 @dataclass(frozen=True)

@@ -119,8 +119,8 @@ def price(workload: Workload, table: CostTable) -> WorkloadEnergy:
             for r in lc.compute
         )
         memory = tuple(
-            MemoryRow(m.category, m.direction, m.bits, m.buffer_bytes, table.memory_kind(m.buffer_bytes),
-                      table.memory_pj_per_bit(m.buffer_bytes))
+            MemoryRow(m.category, m.direction, m.bits, m.buffer_bytes, m.memory or table.memory_kind(m.buffer_bytes),
+                      table.memory_pj_per_bit(m.buffer_bytes, m.memory))
             for m in lc.memory
         )
         layers.append(LayerEnergy(lc.layer, compute, memory))
