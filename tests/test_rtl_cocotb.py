@@ -1,7 +1,7 @@
 """cocotb tier: the generated Verilog of NeuronPE, simulated, against golden.neuron.
 
-Each test generates Verilog at test time into ``build/cocotb/<test id>/`` (never
-committed), writes its stimulus to ``cases.npz`` there, and runs the bench
+Each test generates Verilog at test time into its own build folder (pytest's
+``tmp_path``, or ``$RTL_BUILD_DIR/<sim>/<test id>``; never committed), writes its stimulus to ``cases.npz`` there, and runs the bench
 ``cocotb_benches.tb_neuron`` with ``cocotb_tools.runner.get_runner(SIM)``.
 
 Environment:
@@ -9,6 +9,7 @@ Environment:
   RTL_SEED   seed of the random stimulus (default: fresh, printed; rerun with it)
   RTL_CASES  random evaluations per realistic configuration (default 4000)
   WAVES=1    dump waveforms (FST for Icarus, VCD for Verilator) into the build folder
+  RTL_BUILD_DIR  keep build folders there (e.g. ``build/cocotb``) instead of tmp_path
   CI         when set, a missing simulator fails instead of skipping
 """
 
@@ -34,7 +35,6 @@ pytestmark = [pytest.mark.cocotb, pytest.mark.filterwarnings("ignore::amaranth.h
 SIM = os.getenv("SIM", "icarus")
 SEED = int(os.getenv("RTL_SEED", random.SystemRandom().randrange(2**31)))
 N_RANDOM = int(os.getenv("RTL_CASES", "4000"))
-BUILD_ROOT = Path(__file__).resolve().parents[1] / "build" / "cocotb"
 BENCH = "cocotb_benches.tb_neuron"
 _INSTALL = {
     "icarus": ("iverilog", "apt-get install -y iverilog"),
@@ -75,14 +75,25 @@ def simulator(monkeypatch) -> str:
 
 
 def build_dir_for(request) -> Path:
+    """``$RTL_BUILD_DIR/<sim>/<test id>`` if set (to keep waveforms), else under pytest's tmp_path
+    (unique per session, so concurrent pytest runs never share a build folder)."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    path = BUILD_ROOT / SIM / name
+    root = os.getenv("RTL_BUILD_DIR")
+    path = Path(root).resolve() / SIM / name if root else request.getfixturevalue("tmp_path") / "sim_build"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
+def _icarus_dump_module(bdir: Path, toplevel: str) -> Path:
+    """A Verilog-2005 waveform dumper (the runner's own needs -g2012, see SIM_BUILD_ARGS)."""
+    path = bdir / "waves_dump.v"
+    path.write_text(f"module waves_dump;\ninitial begin\n  $dumpfile(\"{bdir / (toplevel + '.fst')}\");\n"
+                    f"  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+    return path
+
+
 def run_neuron_bench(request, sim: str, dut: NeuronPE, cases: Cases, *, seed: int, gaps: bool = True):
-    """Generate, build and simulate; returns ``(n_failed, mismatch lines, log path)``."""
+    """Generate, build and simulate; returns ``(n_failed, mismatch lines, log path, log text)``."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -90,10 +101,16 @@ def run_neuron_bench(request, sim: str, dut: NeuronPE, cases: Cases, *, seed: in
     src = generate_verilog(dut, bdir, "neuron_pe")
     case_file = cases.save(bdir / "cases.npz", bits=dut.bits, in_bits=dut.in_bits, seed=seed)
     waves = os.getenv("WAVES", "0") not in ("", "0")
+    sources, build_args, build_waves = [src], list(SIM_BUILD_ARGS[sim]), waves
+    if waves and sim == "icarus":
+        sources.append(_icarus_dump_module(bdir, "neuron_pe"))
+        build_args += ["-s", "waves_dump"]
+        build_waves = False
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.delenv("WAVES", raising=False)  # the runner would override our choice with it
     runner = get_runner(sim)
-    build_args = SIM_BUILD_ARGS[sim]
-    runner.build(sources=[src], hdl_toplevel="neuron_pe", build_dir=bdir, always=True,
-                 build_args=build_args, waves=waves, timescale=("1ns", "1ps"))
+    runner.build(sources=sources, hdl_toplevel="neuron_pe", build_dir=bdir, always=True,
+                 build_args=build_args, waves=build_waves, timescale=("1ns", "1ps"))
     results, log = bdir / "results.xml", bdir / "sim.log"
     print(f"cocotb {sim}: {len(cases)} evaluations, seed {seed} (RTL_SEED={seed}), build folder {bdir}")
     try:
