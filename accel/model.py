@@ -20,14 +20,13 @@ slow reference for tests and the benchmark.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from golden.convert import IntLayer, IntNetwork, Term
-from golden.simulate import SimResult, apply_term
+from golden.simulate import SimResult
 
 from .config import ArrayConfig
 from .errors import AccelError
@@ -264,8 +263,46 @@ def _source_steps(inet: IntNetwork, res: SimResult, source: str):
     return res.spikes[source], inet.bits - res.T, False, 1
 
 
-def _ones(term: Term) -> Term:
-    return dataclasses.replace(term, weight=np.ones_like(term.weight))
+def _cover(n_out: int, k: int, s: int, p: int, n_in: int) -> np.ndarray:
+    """Per input index of one axis: how many of ``n_out`` windows (size k, stride s, padding p) cover it."""
+    d = np.zeros(n_in + 1, np.int64)
+    lo = np.arange(n_out) * s - p
+    hi = lo + k - 1
+    lo, hi = np.maximum(lo, 0), np.minimum(hi, n_in - 1)
+    ok = lo <= hi
+    np.add.at(d, lo[ok], 1)
+    np.add.at(d, hi[ok] + 1, -1)
+    return d.cumsum()[:-1]
+
+
+def fanout(term: Term, src_shape, out_shape) -> np.ndarray:
+    """Structural fan-out of every source input (3-D view): how many outputs of ``term`` read it."""
+    src3 = _view3(src_shape)
+    C, Hp, Wp = _pooled(src3, term.pre) if len(src_shape) == 3 else src3
+    if term.kind == "conv":
+        O, Ho, Wo = out_shape
+        (kh, kw), (sh, sw), (ph, pw) = term.weight.shape[2:], term.stride, term.padding
+        ch = O // term.groups
+        ry, rx = _cover(Ho, kh, sh, ph, Hp), _cover(Wo, kw, sw, pw, Wp)
+    else:
+        ch = int(np.prod(out_shape)) if term.kind == "linear" else 1
+        ry, rx = np.ones(Hp, np.int64), np.ones(Wp, np.int64)
+    if len(src_shape) == 3:
+        pools = [p for p in term.pre if p[0] == "sumpool"]
+        sizes = [src3]
+        for p in pools:
+            sizes.append(_pooled(sizes[-1], (p,)))
+        for p, size in zip(reversed(pools), reversed(sizes[:-1])):
+            (kh, kw), (sh, sw) = p[1], p[2]
+            ry, rx = _unpool(ry, kh, sh, size[1]), _unpool(rx, kw, sw, size[2])
+    return ch * ry[None, :, None] * rx[None, None, :] * np.ones((src3[0], 1, 1), np.int64)
+
+
+def _unpool(r: np.ndarray, k: int, s: int, n: int) -> np.ndarray:
+    out = np.zeros(n, np.int64)
+    for i, v in enumerate(r):
+        out[i * s : i * s + k] += v
+    return out
 
 
 def profile(inet: IntNetwork, res: SimResult) -> NetworkProfile:
@@ -286,10 +323,11 @@ def profile(inet: IntNetwork, res: SimResult) -> NetworkProfile:
             ev = (s != 0).astype(np.uint8).reshape(s.shape[:2] + _view3(s.shape[2:]))
             steps.append(SourceSteps(name, start, ev, _integral(ev), mac, bpi))
         syn = 0
+        ev_of = {st.source: st.events for st in steps}
         for term in layer.terms:
-            s = srcs[term.source][0]
-            for t in range(len(s)):
-                syn += int(apply_term(_ones(term), (s[t] != 0).astype(np.int64)).sum())
+            ev = ev_of[term.source]
+            fan = fanout(term, _source_shape(inet, term.source), layer.out_shape).reshape(-1)
+            syn += int((ev.reshape(-1, fan.size) @ fan).sum())
         neurons = int(np.prod(layer.out_shape))
         layers.append(LayerProfile(
             name=layer.name, hidden=not layer.is_output, T=res.T, n_pos=last - first + 1, first_pos=first,

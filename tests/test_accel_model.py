@@ -190,3 +190,19 @@ def test_zero_spikes_cost_only_null_events(nets):
     for l, lp in zip(s.layers, profile(inet, res).layers):
         assert np.all(l.tile_cycles == 3 + lp.n_pos + (lp.T if lp.hidden else 1))
     assert s.ops()["accumulates"] == 0 and s.ops()["synaptic_ops"] == 0
+
+
+def test_synaptic_ops_equal_a_ones_weight_simulation(nets):
+    """The separable fan-out count equals applying every term with all-ones weights to the events."""
+    from golden.simulate import apply_term
+
+    for inet, res in nets:
+        for lp, layer in zip(profile(inet, res).layers, inet.layers):
+            want = 0
+            for term in layer.terms:
+                st = next(s for s in lp.sources if s.source == term.source)
+                shape = res.pixels.shape[1:] if term.source == inet.input.name else res.spikes[term.source].shape[2:]
+                ev = st.events.reshape(st.events.shape[:2] + tuple(shape)).astype(np.int64)
+                ones = dataclasses.replace(term, weight=np.ones_like(term.weight))
+                want += sum(int(apply_term(ones, e).sum()) for e in ev)
+            assert lp.synaptic_ops == want, (inet.name, lp.name)
