@@ -29,10 +29,10 @@ def conv2d(x: np.ndarray, w: np.ndarray, stride=(1, 1), padding=(0, 0), groups: 
     og = O // groups
     out = np.empty((N, O, Ho, Wo), dtype=np.result_type(x, w))
     for g in range(groups):
-        # (N, Ho, Wo, Cg*kh*kw) @ (Cg*kh*kw, og)
-        cols = win[:, g * Cg : (g + 1) * Cg].transpose(0, 2, 3, 1, 4, 5).reshape(N, Ho, Wo, Cg * kh * kw)
+        # one GEMM: (N*Ho*Wo, Cg*kh*kw) @ (Cg*kh*kw, og)
+        cols = win[:, g * Cg : (g + 1) * Cg].transpose(0, 2, 3, 1, 4, 5).reshape(N * Ho * Wo, Cg * kh * kw)
         wg = w[g * og : (g + 1) * og].reshape(og, Cg * kh * kw)
-        out[:, g * og : (g + 1) * og] = (cols @ wg.T).transpose(0, 3, 1, 2)
+        out[:, g * og : (g + 1) * og] = (cols @ wg.T).reshape(N, Ho, Wo, og).transpose(0, 3, 1, 2)
     return out
 
 
