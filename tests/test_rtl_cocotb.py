@@ -28,7 +28,8 @@ from rtl.generate import generate_verilog
 from rtl.pe import NeuronPE
 
 from cocotb_benches.faults import FAULTS
-from cocotb_benches.stimulus import Cases, RandomLayer, exhaustive_cases, min_acc_width, random_cases
+from cocotb_benches.stimulus import (Cases, RandomLayer, exhaustive_cases, golden_layer_cases, min_acc_width,
+                                     random_cases)
 
 pytestmark = [pytest.mark.cocotb, pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")]
 
@@ -74,12 +75,13 @@ def simulator(monkeypatch) -> str:
     return SIM
 
 
-def build_dir_for(request) -> Path:
+def build_dir_for(request, sub: str = "") -> Path:
     """``$RTL_BUILD_DIR/<sim>/<test id>`` if set (to keep waveforms), else under pytest's tmp_path
     (unique per session, so concurrent pytest runs never share a build folder)."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     root = os.getenv("RTL_BUILD_DIR")
     path = Path(root).resolve() / SIM / name if root else request.getfixturevalue("tmp_path") / "sim_build"
+    path = path / sub if sub else path
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -92,12 +94,13 @@ def _icarus_dump_module(bdir: Path, toplevel: str) -> Path:
     return path
 
 
-def run_neuron_bench(request, sim: str, dut: NeuronPE, cases: Cases, *, seed: int, gaps: bool = True):
+def run_neuron_bench(request, sim: str, dut: NeuronPE, cases: Cases, *, seed: int, gaps: bool = True,
+                     sub: str = ""):
     """Generate, build and simulate; returns ``(n_failed, mismatch lines, log path, log text)``."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    bdir = build_dir_for(request)
+    bdir = build_dir_for(request, sub)
     src = generate_verilog(dut, bdir, "neuron_pe")
     case_file = cases.save(bdir / "cases.npz", bits=dut.bits, in_bits=dut.in_bits, seed=seed)
     waves = os.getenv("WAVES", "0") not in ("", "0")
@@ -193,3 +196,44 @@ def test_broken_neuron_is_reported(request, simulator, fault):
     pattern = (r"layer \w+ neuron \d+ \(case \d+, seed \d+\) time step (t=\d+: spike expected [01], "
                r"actual [01]|accumulate: spikes equal); membrane after accumulation expected -?\d+, actual -?\d+")
     assert all(re.search(pattern, m) for m in mismatches), mismatches[:3]
+
+
+GOLDEN_NETS = {  # name: (random_network keyword arguments, T, bitplanes)
+    "conv_res_pool_T4": (dict(bits=4), 4, False),
+    "strided_groups_T3_bitplanes": (dict(bits=4, strides=True, groups=True), 3, True),
+}
+
+
+@pytest.mark.parametrize("net", list(GOLDEN_NETS))
+def test_neuron_golden_layer_traces(request, simulator, net):
+    """Every hidden layer of a converted network, driven with its own golden a(t) traces
+    (golden.simulate.synaptic_steps), S, init, acc_bits, syn_bits and T; the spikes must
+    equal the golden run's (checked here for the cases, and in the bench for the RTL)."""
+    from golden.convert import convert
+    from golden.random import random_inputs, random_network
+    from golden.simulate import simulate
+
+    kwargs, T, bitplanes = GOLDEN_NETS[net]
+    rng = np.random.default_rng(SEED)
+    model = random_network(rng, **kwargs)
+    inet = convert(model, weight_bits=8, bitplanes=bitplanes)
+    res = simulate(inet, random_inputs(rng, model.input.shape, model.input.bits, 4), T=T, mode="literal")
+    hidden = [layer for layer in inet.layers if not layer.is_output]
+    assert hidden
+    for k, layer in enumerate(hidden):
+        cases, spikes, membrane = golden_layer_cases(inet, layer, res, max_neurons=600, seed=SEED + k)
+        for i in range(len(cases)):  # the cases reproduce the golden run (twin == simulate)
+            want_s, want_u = twin_neuron(cases, i, layer.bits)
+            assert (want_s.tolist(), int(want_u)) == (spikes[i].tolist(), int(membrane[i])), (
+                f"layer {layer.name} neuron {int(cases.neuron[i])}: twin differs from golden.simulate")
+        dut = NeuronPE(acc_width=layer.acc_bits, in_width=layer.syn_bits, s_width=max(1, layer.S_bits),
+                       bits=layer.bits, in_bits=int(cases.t_in[0] + cases.pad[0]))
+        _assert_passed(run_neuron_bench(request, simulator, dut, cases, seed=SEED, gaps=False, sub=layer.name))
+
+
+def twin_neuron(cases: Cases, i: int, bits: int):
+    from golden import neuron
+
+    s, u = neuron.neuron(np.array(cases.steps(i)).reshape(-1, 1), int(cases.init[i]), int(cases.S[i]), bits,
+                         int(cases.n_fire[i]), B_in=int(cases.t_in[i] + cases.pad[i]))
+    return s[:, 0], u[0]

@@ -25,7 +25,7 @@ from cocotb_benches.stimulus import min_acc_width, wrap
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # examples: the project profile
 
 
 def _run(dut, bench, clocked=True):

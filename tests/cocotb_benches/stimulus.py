@@ -160,3 +160,37 @@ def random_cases(spec: RandomLayer, n: int, seed: int) -> Cases:
     init = bias + S // 2
     n_fire = np.where(rng.random(n) < 0.8, B, rng.integers(1, B + 1, size=n))
     return _cases(a, t_in, init, S, n_fire, pad, "random")
+
+
+def golden_layer_cases(inet, layer, res, *, max_neurons: int, seed: int) -> tuple[Cases, np.ndarray, np.ndarray]:
+    """Cases of one hidden layer from a golden simulation ``res`` (:func:`golden.simulate.simulate`).
+
+    Input steps are :func:`golden.simulate.synaptic_steps`; when the run has
+    ``T < B`` and every source is a hidden layer, its trailing ``B - T`` zero
+    steps become ``pad``.  At most ``max_neurons`` neurons (of all images), chosen
+    with ``seed``.  Returns the cases and, for the same neurons, the golden run's
+    spikes ``(n, T)`` and membranes ``(n,)``, so that the caller can check the
+    cases against the run they came from.
+    """
+    from golden.simulate import synaptic_steps
+
+    a = synaptic_steps(inet, layer, res)
+    D = a.shape[0]
+    shape = a.shape[1:]  # (N,) + out_shape
+    flat = a.reshape(D, -1)
+    n_all = flat.shape[1]
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(n_all, size=min(max_neurons, n_all), replace=False))
+    channel = np.unravel_index(pick, shape)[1]
+    pad = 0
+    if res.T < inet.bits and all(s != inet.input.name for s in layer.sources):
+        pad = inet.bits - res.T
+        if np.any(flat[D - pad:]):
+            raise ValueError(f"layer {layer.name}: trailing {pad} input steps are not zero")
+    t_in = D - pad
+    n = len(pick)
+    cases = _cases(flat[:t_in, pick].T, np.full(n, t_in), layer.init[channel], layer.S[channel],
+                   np.full(n, res.T), np.full(n, pad), layer.name, pick)
+    spikes = res.spikes[layer.name].reshape(res.T, -1)[:, pick].T.astype(np.int64)
+    membrane = res.membrane[layer.name].reshape(-1)[pick]
+    return cases, spikes, membrane
