@@ -27,7 +27,7 @@ class TrainConfig:
     the coefficient of ``L_SP`` (1-bits per image, summed over layers; the paper sums
     over the whole batch, so its 1e-8 is not comparable)."""
 
-    epochs: int = 60
+    epochs: int = 40
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4

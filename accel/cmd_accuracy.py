@@ -1,0 +1,148 @@
+"""``accel accuracy [MODEL]``: accuracy of a model and its SNNs on the digits test split.
+
+Tables: float QCFS ANN, integer ANN and bit-serial SNN (T = 1 .. B); the rate-coded
+QCFS baseline (T = 1 .. 32); the paper's Table 4 ablation; spikes per layer; and the
+number of images whose SNN (T = B) prediction differs from the integer ANN's (must be 0).
+The computation is :func:`golden.accuracy.evaluate`; this module only presents it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``accuracy`` subcommand to an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "accuracy",
+        help="accuracy of a model, its SNN and the QCFS baselines on the digits test split",
+        description="Evaluate MODEL (default: the bundled digits model) on the 360-image digits test "
+                    "split: float QCFS ANN, integer ANN, bit-serial SNN for T = 1..B, the rate-coded "
+                    "QCFS baseline, the Table 4 ablation and the spiking activity per layer.",
+    )
+    p.add_argument("model", nargs="?", type=Path, default=None, metavar="MODEL",
+                   help="model file (.npz, snnbits-model); default: the bundled golden/data/default.npz")
+    p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits of the integer network (default: 8)")
+    p.add_argument("--compare", type=Path, default=None, metavar="MODEL2",
+                   help="a second model (e.g. trained without the bit regularizer) to compare with")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                   help="also plot accuracy vs T and spikes per layer (needs matplotlib)")
+    p.set_defaults(func=run)
+
+
+def _evaluate(path, args, console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from golden import accuracy, datasets, ir
+    from golden.convert import convert
+    from golden.errors import GoldenError
+
+    net = ir.load(path)
+    want = datasets.input_node()
+    if (net.input.shape, net.input.bits, net.input.scale) != (want.shape, want.bits, want.scale):
+        raise GoldenError(
+            f"model file {path}: input is shape {net.input.shape}, {net.input.bits} bits, scale {net.input.scale:g}; "
+            f"the digits test split needs shape {want.shape}, {want.bits} bits, scale {want.scale:g}"
+        )
+    test = datasets.digits_test()
+    inet = convert(net, weight_bits=args.weight_bits)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as prog:
+        task = prog.add_task(f"{path.name}", total=accuracy.steps(inet))
+        return accuracy.evaluate(net, test.x, test.y, inet=inet, weight_bits=args.weight_bits,
+                                 progress=lambda what: prog.update(task, advance=1, description=f"{path.name}: {what}"))
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f} %"
+
+
+def _num(v: float) -> str:
+    return f"{100 * v:.2f}"
+
+
+def _print(rep, console) -> None:
+    from rich.table import Table
+
+    B = rep.bits
+    t = Table(title=f"{rep.model}: accuracy on {rep.images} digits test images (B = {B}, {rep.weight_bits}-bit weights)")
+    t.add_column("network")
+    t.add_column("T", justify="right")
+    t.add_column("accuracy", justify="right")
+    t.add_row("float QCFS ANN", "-", _pct(rep.float_ann))
+    t.add_row("integer ANN", "-", _pct(rep.integer_ann))
+    for T, a in rep.snn.items():
+        t.add_row("bit-serial SNN (ours)", str(T), _pct(a))
+    console.print(t)
+
+    Ts = sorted(set(rep.rate_coded) | set(rep.snn))
+    t = Table(title="Accuracy (%): ours vs rate-coded QCFS SNN (IF, reset by subtraction, u0 = theta/2)")
+    t.add_column("SNN", no_wrap=True)
+    for T in Ts:
+        t.add_column(f"T={T}", justify="right")
+    t.add_row("ours", *[_num(rep.snn[T]) if T in rep.snn else "" for T in Ts])
+    t.add_row("QCFS rate", *[_num(rep.rate_coded[T]) if T in rep.rate_coded else "" for T in Ts])
+    console.print(t)
+
+    if rep.ablation:
+        aT = list(rep.ablation[0].accuracy)
+        t = Table(title="Ablation, accuracy (%) (paper Table 4)")
+        for c in ("shift", "bias", "mod. IF"):
+            t.add_column(c, justify="center", no_wrap=True)
+        for T in aT:
+            t.add_column(f"T={T}", justify="right")
+        mark = {True: "yes", False: "-"}
+        for r in rep.ablation:
+            t.add_row(mark[r.left_shift], mark[r.bias_shift], mark[r.modified_if], *[_num(r.accuracy[T]) for T in aT])
+        console.print(t)
+
+    t = Table(title=f"Spiking activity at T = {B} (bit-serial SNN)")
+    t.add_column("layer")
+    t.add_column("neurons", justify="right")
+    t.add_column("spikes / image", justify="right")
+    t.add_column("rate", justify="right")
+    for a in rep.activity:
+        t.add_row(a.name, str(a.neurons), f"{a.spikes_per_image:.1f}", f"{100 * a.rate:.1f} %")
+    t.add_row("total", str(sum(a.neurons for a in rep.activity)), f"{rep.spikes_per_image:.1f}", "")
+    console.print(t)
+    style = "green" if rep.mismatches == 0 and rep.code_mismatches == 0 else "bold red"
+    console.print(
+        f"[{style}]images whose SNN (T = {B}) prediction differs from the integer ANN's: {rep.mismatches} "
+        f"of {rep.images}; neuron codes that differ: {rep.code_mismatches}[/{style}]"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the tables, write ``--json`` / ``--plot``.  Returns 0, or 1 if the
+    SNN disagrees with the integer ANN anywhere."""
+    from rich.console import Console
+
+    from golden import accuracy
+
+    console = Console()
+    model = args.model if args.model is not None else accuracy.DEFAULT_MODEL
+    rep = _evaluate(model, args, console)
+    _print(rep, console)
+    other = None
+    if args.compare is not None:
+        other = _evaluate(args.compare, args, console)
+        _print(other, console)
+        console.print(
+            f"spikes per image: {rep.model} {rep.spikes_per_image:.1f}, {other.model} {other.spikes_per_image:.1f} "
+            f"({other.spikes_per_image / max(rep.spikes_per_image, 1e-9):.2f}x); SNN accuracy at T = {rep.bits}: "
+            f"{_pct(rep.snn[rep.bits])} vs {_pct(other.snn[other.bits])}"
+        )
+    if args.json is not None:
+        doc = {"model": str(model), "report": rep.to_dict()}
+        if other is not None:
+            doc["compare"] = {"model": str(args.compare), "report": other.to_dict()}
+        args.json.write_text(json.dumps(doc, indent=1))
+        console.print(f"wrote {args.json}")
+    if args.plot is not None:
+        accuracy.plot(rep, args.plot, compare=other)
+        console.print(f"wrote {args.plot}")
+    bad = any(r.mismatches or r.code_mismatches for r in (rep, other) if r is not None)
+    return 1 if bad else 0
