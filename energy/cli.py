@@ -164,6 +164,12 @@ def print_table(rep: EnergyReport, console=None) -> None:
     console.print(tm)
     console.print("rate: spikes per neuron per step; syn/LS: synaptic ops per left shift (Section 6.3); AC: synaptic "
                   "accumulates; LS: left shifts; cmp: compares; reset: subtractions; wts/membr/act: memory traffic")
+    spikes = sum(a.output_spikes for a in rep.activity) / n
+    line = f"spikes per image: ours {spikes:,.0f}"
+    for w in rep.baselines:
+        if w.method == "rate_coded":
+            line += f", rate-coded QCFS {w.ops(category='reset') / n:,.0f} (one subtraction per spike)"
+    console.print(line)
     console.print(f"left shifts: {rep.left_shift_share * 100:.2f} % of our compute energy, "
                   f"{rep.left_shift_share_total * 100:.2f} % of compute + memory")
     m = Table(title="Against baselines, same network and images: nJ per image; x = baseline / ours (Table 11)",
