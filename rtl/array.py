@@ -105,7 +105,7 @@ class PEArray(wiring.Component):
     Streams (``amaranth.lib.stream``, payloads are ``data.StructLayout`` s, lanes packed
     little-endian: lane ``p`` at bits ``p*width .. (p+1)*width - 1``):
 
-    ``wr`` (In, always ready): ``{addr, data: P x weight_width}``: write one weight row
+    ``wr`` (In, ``ready`` always high): ``{addr, data: P x weight_width}``: write one weight row
         (the host preloads a tile's rows between tiles; not part of a tile's cycles).
     ``tile`` (In): ``{S: P x s_width, init: P x acc_width, pad, n_fire, readout}``:
         start a tile; accepted only while idle; the accepting cycle is START.
@@ -145,7 +145,7 @@ class PEArray(wiring.Component):
         }
         self._ctrl = ArrayController(bits=bits, max_pad=max_pad, addr_width=aw)
         super().__init__({
-            "wr": In(stream.Signature(self.layouts["wr"], always_ready=True)),
+            "wr": In(stream.Signature(self.layouts["wr"])),
             "tile": In(stream.Signature(self.layouts["tile"])),
             "events": In(stream.Signature(self.layouts["events"])),
             "out": Out(stream.Signature(self.layouts["out"])),
@@ -177,6 +177,7 @@ class PEArray(wiring.Component):
         rp = mem.read_port()
         m.d.comb += [
             wp.addr.eq(self.wr.payload.addr), wp.data.eq(self.wr.payload.data), wp.en.eq(self.wr.valid),
+            self.wr.ready.eq(1),
             rp.addr.eq(ctrl.rd_addr),
             ctrl.tile_valid.eq(self.tile.valid), self.tile.ready.eq(ctrl.tile_ready),
             ctrl.n_fire.eq(self.tile.payload.n_fire), ctrl.pad.eq(self.tile.payload.pad),
