@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """``accel rtl``: write the Verilog of the neuron processing elements into a build folder."""
 
 from __future__ import annotations

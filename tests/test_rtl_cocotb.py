@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """cocotb tier: the generated Verilog of NeuronPE, simulated, against golden.neuron.
 
 Each test generates Verilog at test time into its own build folder (pytest's

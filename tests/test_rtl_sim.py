@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Fast tier: amaranth.sim testbenches of every PE against its twin in golden.neuron.
 
 Exhaustive for small widths, hypothesis beyond.  The PEs wrap at their exact
