@@ -143,7 +143,7 @@ def import_model(model: nn.Module, input: Input, name: str = "imported") -> Netw
         ) from None
     qcfs_bits = {q: m.bits for q, m in model.named_modules() if isinstance(m, QCFS)}
     if len(set(qcfs_bits.values())) > 1:
-        detail = ", ".join(f"{q}: B={b}" for q, b in qcfs_bits.items())
+        detail = ", ".join(f"module {q!r}: B={b}" for q, b in qcfs_bits.items())
         raise GoldenError(f"importer: all QCFS modules must share one bit width B (the SNN runs T = B steps); found {detail}")
     modules = dict(gm.named_modules())
     nodes = [input]

@@ -68,7 +68,7 @@ def qcfs(x: torch.Tensor, lam: torch.Tensor, bits: int) -> torch.Tensor:
     """``lam / L * clip(floor(x * L / lam + 1/2), 0, L)``, straight-through ``floor``."""
     L = (1 << bits) - 1
     k = torch.clamp(_Floor.apply(x * L / lam + 0.5), 0, L)
-    return k * lam / L
+    return lam / L * k
 
 
 class QCFS(nn.Module):
