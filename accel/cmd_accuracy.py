@@ -25,6 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("model", nargs="?", type=Path, default=None, metavar="MODEL",
                    help="model file (.npz, snnbits-model); default: the bundled golden/data/default.npz")
     p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits of the integer network (default: 8)")
+    p.add_argument("--rate-T", type=int, nargs="+", default=None, metavar="T",
+                   help="time steps of the rate-coded QCFS baseline (default: 1 2 4 8 16 32)")
+    p.add_argument("--ablation-T", type=int, nargs="+", default=None, metavar="T",
+                   help="time steps of the Table 4 ablation (default: 1 2 4 8 16)")
     p.add_argument("--compare", type=Path, default=None, metavar="MODEL2",
                    help="a second model (e.g. trained without the bit regularizer) to compare with")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
@@ -51,8 +55,11 @@ def _evaluate(path, args, console):
     inet = convert(net, weight_bits=args.weight_bits)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as prog:
-        task = prog.add_task(f"{path.name}", total=accuracy.steps(inet))
+        rate_T = accuracy.RATE_T if args.rate_T is None else tuple(args.rate_T)
+        ablation_T = accuracy.ABLATION_T if args.ablation_T is None else tuple(args.ablation_T)
+        task = prog.add_task(f"{path.name}", total=accuracy.steps(inet, rate_T, ablation_T))
         return accuracy.evaluate(net, test.x, test.y, inet=inet, weight_bits=args.weight_bits,
+                                 rate_T=rate_T, ablation_T=ablation_T,
                                  progress=lambda what: prog.update(task, advance=1, description=f"{path.name}: {what}"))
 
 
