@@ -5,7 +5,7 @@ tile equal the golden simulation bit for bit, and each tile's RTL cycle count eq
 the cycle model's (:mod:`accel.model`) exactly.  A model perturbed by one cycle per
 tile must be caught.
 
-Environment: ``SIM`` (``icarus`` default), ``CI`` (a missing simulator fails instead
+Environment: ``SIM`` (``icarus`` default), ``RTL_SEED`` (stall pattern, default 0), ``CI`` (a missing simulator fails instead
 of skipping), ``RTL_BUILD_DIR`` (keep build folders there instead of tmp_path).
 """
 
@@ -29,6 +29,7 @@ from cocotb_array.runner import make_jobs, missing_simulator, run_cosim
 pytestmark = [pytest.mark.cocotb, pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")]
 
 SIM = os.getenv("SIM", "icarus")
+SEED = int(os.getenv("RTL_SEED", "0"))
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "golden" / "data" / "default.npz"
 
 
@@ -80,9 +81,9 @@ def _case(net_kind: str, sparsity: str, images: int):
     return inet, simulate(inet, x, T=T)
 
 
-def _run(request, tmp_path, sim, inet, res, shape, layers=None, timing=ArrayTiming()):
+def _run(request, tmp_path, sim, inet, res, shape, layers=None, timing=ArrayTiming(), gaps=0.0):
     jobs, widths = make_jobs(inet, res, *shape, layers=layers, timing=timing)
-    r = run_cosim(_build_dir(request, tmp_path), jobs, widths, *shape, sim)
+    r = run_cosim(_build_dir(request, tmp_path), jobs, widths, *shape, sim, gaps=gaps, seed=SEED)
     rates = ", ".join(f"{k} {v.mean() * 100:.0f}%" for k, v in res.spikes.items())
     print(f"{shape[0]}x{shape[1]}: {r.tiles} tiles, RTL {r.rtl_cycles} cycles, model {r.model_cycles}, "
           f"{r.cycles_per_s:,.0f} cycles/s; spike rates {rates}; log {r.log}")
@@ -117,6 +118,17 @@ def test_model_one_cycle_short_per_tile_is_caught(request, tmp_path, simulator):
     assert r.n_failed == 1
     assert len(r.mismatches) == len(jobs) and all("CYCLES" in m for m in r.mismatches)
     assert r.rtl_cycles - r.model_cycles == len(jobs)
+
+
+def test_stalls_are_the_only_extra_cycles(request, tmp_path, simulator):
+    """Idle event source and stalled sink in 30 % of the cycles: outputs still exact, and every
+    tile takes the model's cycles plus exactly the cycles in which it waited."""
+    inet, res = _case("grouped", "dense", 1)
+    jobs, r = _run(request, tmp_path, simulator, inet, res, (2, 2), gaps=0.3)
+    if r.n_failed:
+        pytest.fail(f"{len(r.mismatches)} mismatches, log {r.log}:\n" + "\n".join(r.mismatches[:20]), pytrace=False)
+    assert r.stall_cycles > 0.2 * r.model_cycles
+    assert r.rtl_cycles == r.model_cycles
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason=f"bundled model {DEFAULT_MODEL} not committed yet")

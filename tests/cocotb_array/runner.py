@@ -63,16 +63,19 @@ class CosimResult:
     rtl_cycles: int
     model_cycles: int
     preload_cycles: int
+    stall_cycles: int
     seconds: float
     log: Path
     text: str
 
     @property
     def cycles_per_s(self) -> float:
-        return (self.rtl_cycles + self.preload_cycles) / self.seconds if self.seconds else 0.0
+        return (self.rtl_cycles + self.preload_cycles + self.stall_cycles) / self.seconds if self.seconds else 0.0
 
 
-def run_cosim(build_dir, jobs: Jobs, widths: dict, rows: int, cols: int, sim: str = "icarus") -> CosimResult:
+def run_cosim(build_dir, jobs: Jobs, widths: dict, rows: int, cols: int, sim: str = "icarus", *,
+              gaps: float = 0.0, seed: int = 0) -> CosimResult:
+    """Generate, build and simulate; ``gaps``: fraction of cycles with an idle source / stalled sink."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -91,7 +94,8 @@ def run_cosim(build_dir, jobs: Jobs, widths: dict, rows: int, cols: int, sim: st
                  build_args=list(SIM_BUILD_ARGS[sim]), timescale=("1ns", "1ps"))
     results, log = bdir / "results.xml", bdir / "sim.log"
     tests_dir = str(Path(__file__).resolve().parents[1])
-    env = {"ARRAY_JOBS": str(job_file), "ARRAY_FIELDS": str(field_file),
+    env = {"ARRAY_JOBS": str(job_file), "ARRAY_FIELDS": str(field_file), "ARRAY_GAPS": str(gaps),
+           "ARRAY_SEED": str(seed),
            "PYTHONPATH": os.pathsep.join([tests_dir, str(Path(tests_dir).parent), os.environ.get("PYTHONPATH", "")])}
     t0 = time.perf_counter()
     try:
@@ -104,8 +108,8 @@ def run_cosim(build_dir, jobs: Jobs, widths: dict, rows: int, cols: int, sim: st
     text = log.read_text()
     mism = re.findall(r"MISMATCH (.*)$", text, flags=re.MULTILINE)
     m = re.search(r"ARRAY_RESULT tiles=(\d+) rtl_cycles=(\d+) model_cycles=(\d+) preload_cycles=(\d+) "
-                  r"seconds=([\d.]+)", text)
-    vals = [int(v) for v in m.groups()[:4]] + [float(m.group(5))] if m else [0, 0, 0, 0, wall]
+                  r"stall_cycles=(\d+) seconds=([\d.]+)", text)
+    vals = [int(v) for v in m.groups()[:5]] + [float(m.group(6))] if m else [0, 0, 0, 0, 0, wall]
     return CosimResult(n_failed, mism, *vals, log=log, text=text)
 
 

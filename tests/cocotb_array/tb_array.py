@@ -9,12 +9,18 @@ Per tile: the weight rows are written through ``wr`` (not counted), then the
 descriptor, then the events back to back; the tile's cycles run from the cycle
 the descriptor is accepted to the cycle of the last output beat, inclusive.
 Driver and monitor act on the falling edge, where every value is stable.
+
+With ``ARRAY_GAPS=p`` (and ``ARRAY_SEED``), the event source is idle and the output
+sink not ready, each in a fraction ``p`` of the cycles; every such cycle where the
+array waited (ACC without an event, FIRE/READOUT without a ready sink) is a stall,
+and the tile's cycles minus its stalls must still equal the model's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import time
 
 import cocotb
@@ -28,8 +34,11 @@ from .jobs import Jobs, pack, unpack
 class ArrayTB:
     """Owns clock, reset, the stream drivers and the output monitor of one PEArray; checks every tile."""
 
-    def __init__(self, dut, jobs: Jobs, fields: dict):
+    def __init__(self, dut, jobs: Jobs, fields: dict, *, gaps: float = 0.0, seed: int = 0):
         self.dut = dut
+        self.gaps = gaps  # probability of an idle source / a stalled sink in a cycle
+        self.rng = random.Random(seed)
+        self.stalls = 0
         self.jobs = jobs
         self.f = fields
         self.P = fields["out"]["spikes"][1]
@@ -79,15 +88,19 @@ class ArrayTB:
             await FallingEdge(d.clk)
         await FallingEdge(d.clk)  # START: accepted at this edge
         d.tile__valid.value = 0
-        cycles, k, beats = 1, 0, []
+        cycles, k, beats, stalls = 1, 0, [], 0
         while True:
-            if k < len(events):
+            gap = self.gaps and self.rng.random() < self.gaps
+            valid = k < len(events) and not gap
+            if valid:
                 d.events__payload.value = events[k]
-                d.events__valid.value = 1
-            else:
-                d.events__valid.value = 0
-            took = k < len(events) and int(d.events__ready.value)
-            if int(d.out__valid.value):
+            d.events__valid.value = int(valid)
+            sink = not (self.gaps and self.rng.random() < self.gaps)
+            d.out__ready.value = int(sink)
+            ev_ready, out_valid = int(d.events__ready.value), int(d.out__valid.value)
+            took = valid and ev_ready
+            stalls += (ev_ready and not valid) or (out_valid and not sink)
+            if out_valid and sink:
                 beats.append(int(d.out__payload.value))
             await FallingEdge(d.clk)
             cycles += 1
@@ -95,7 +108,9 @@ class ArrayTB:
             if beats and (beats[-1] >> self.f["out"]["last"][0]) & 1:
                 break
         d.events__valid.value = 0
-        self.check(i, beats, cycles, want_cycles, k, len(events))
+        d.out__ready.value = 1
+        self.stalls += stalls
+        self.check(i, beats, cycles - stalls, want_cycles, k, len(events))
 
     def check(self, i: int, beats: list[int], cycles: int, want_cycles: int, taken: int, n_events: int) -> None:
         j, P = self.jobs, self.P
@@ -139,12 +154,13 @@ async def array_matches_golden_and_model(dut) -> None:
     """Every tile job: spikes and membranes equal golden, cycles equal the cycle model's."""
     jobs = Jobs.load(os.environ["ARRAY_JOBS"])
     fields = json.loads(open(os.environ["ARRAY_FIELDS"]).read())
-    tb = ArrayTB(dut, jobs, fields)
+    gaps = float(os.environ.get("ARRAY_GAPS", "0"))
+    tb = ArrayTB(dut, jobs, fields, gaps=gaps, seed=int(os.environ.get("ARRAY_SEED", "0")))
     await tb.reset()
     t0 = time.perf_counter()
     for i in range(len(jobs)):
         await tb.run_tile(i)
     secs = time.perf_counter() - t0
-    dut._log.info("ARRAY_RESULT tiles=%d rtl_cycles=%d model_cycles=%d preload_cycles=%d seconds=%.3f",
-                  tb.checked, tb.cycles_rtl, tb.cycles_model, tb.preload_cycles, secs)
+    dut._log.info("ARRAY_RESULT tiles=%d rtl_cycles=%d model_cycles=%d preload_cycles=%d stall_cycles=%d "
+                  "seconds=%.3f", tb.checked, tb.cycles_rtl, tb.cycles_model, tb.preload_cycles, tb.stalls, secs)
     tb.finish()
