@@ -52,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time steps of the rate-coded QCFS baseline (default: 2^B)")
     p.add_argument("--dataflow", choices=DATAFLOWS, default="step_major",
                    help="memory model: step_major (one input step at a time: membrane read+written per step, "
-                        "one weight read per synaptic op; default) or code_major (all steps of a neuron at once: "
-                        "membrane once, weights once per active synapse); applied to every method alike")
+                        "one weight read per synaptic op; default), code_major (all steps of a neuron at once: "
+                        "membrane once, weights once per active synapse) or weight_stationary (every weight read "
+                        "once per image, membrane as step_major); applied to every method alike")
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                    help="also write a stacked bar chart of the energy per layer and per method")
     p.set_defaults(func=cmd_report)

@@ -31,6 +31,9 @@ layer, output stationary, two loop orders (``DATAFLOWS``):
     (the Horner combination at the end).  Weights: one read per synapse whose input
     has at least one event in the window (dense ANNs: per MAC).  Membrane: one read
     and one write per neuron.
+``weight_stationary``
+    every weight read once per image (held in the array while the inputs stream
+    past), for every method alike; membrane as ``step_major``.
 
 For both:
 
@@ -62,7 +65,7 @@ COMPUTE_CATEGORIES = ("synaptic", "mac", "pool", "shift", "bias", "compare", "re
 MEMORY_CATEGORIES = ("weights", "membrane", "activations")
 
 #: loop orders of the memory model (see the module docstring)
-DATAFLOWS = ("step_major", "code_major")
+DATAFLOWS = ("step_major", "code_major", "weight_stationary")
 
 #: width of the INT8 ANN baseline's accumulator (the usual 32-bit accumulation of int8 MACs)
 INT8_ACC_BITS = 32
@@ -342,9 +345,9 @@ def ours(inet: IntNetwork, res: SimResult, dataflow: str = "step_major",
         if not layer.is_output:
             compute += [OpCount("compare", "compare", A, a.neurons * res.T), OpCount("reset", "reset", A, a.output_spikes)]
         per_img = _numel(layer.out_shape)
-        step = dataflow == "step_major"
-        fetches = (a.synaptic_ops if step else a.active_synapses) + n_macs
-        passes = a.in_steps if step else 1
+        fetches = {"step_major": a.synaptic_ops + n_macs, "code_major": a.active_synapses + n_macs,
+                   "weight_stationary": _weight_params(layer) * N}[dataflow]
+        passes = 1 if dataflow == "code_major" else a.in_steps
         memory = [
             MemCount("weights", "read", fetches * W, _bytes(_weight_params(layer) * W)),
             MemCount("membrane", "read", a.neurons * passes * A, _bytes(per_img * A)),
@@ -358,9 +361,11 @@ def ours(inet: IntNetwork, res: SimResult, dataflow: str = "step_major",
 
 
 def _dense_ann(inet: IntNetwork, N: int, method: str, description: str, *, act_bits: int | None,
-               weight_bits: int | None, acc_bits: int | None, fp32: bool = False) -> Workload:
+               weight_bits: int | None, acc_bits: int | None, fp32: bool = False,
+               dataflow: str = "step_major") -> Workload:
     """A conventional (non-serial, dense) ANN accelerator on the same network: pooling
     first, then one MAC per synapse of the pooled map, zeros included."""
+    _check_dataflow(dataflow)
     layers = []
     B = inet.bits
     direct = dataclasses.replace(inet, bitplanes=False)  # an ANN multiplies the multi-bit pixels
@@ -393,7 +398,8 @@ def _dense_ann(inet: IntNetwork, N: int, method: str, description: str, *, act_b
         per_img = _numel(layer.out_shape)
         wb = 32 if fp32 else W
         memory = [
-            MemCount("weights", "read", n_macs * wb, _bytes(_weight_params(layer) * wb)),
+            MemCount("weights", "read", (_weight_params(layer) * N if dataflow == "weight_stationary" else n_macs) * wb,
+                     _bytes(_weight_params(layer) * wb)),
             MemCount("membrane", "read", neurons * A if not fp32 else neurons * 32, _bytes(per_img * (32 if fp32 else A))),
             MemCount("membrane", "write", neurons * A if not fp32 else neurons * 32, _bytes(per_img * (32 if fp32 else A))),
         ] + _act_traffic(inet, layer, N, ab, (32 if fp32 else A) if layer.is_output else ab, 32 if fp32 else inet.input.bits)
@@ -401,19 +407,19 @@ def _dense_ann(inet: IntNetwork, N: int, method: str, description: str, *, act_b
     return Workload(method, description, N, tuple(layers))
 
 
-def ann_fp32(inet: IntNetwork, N: int) -> Workload:
+def ann_fp32(inet: IntNetwork, N: int, dataflow: str = "step_major") -> Workload:
     return _dense_ann(inet, N, "ann_fp32", "iso-architecture ANN, FP32 MACs, dense", act_bits=32, weight_bits=32,
-                      acc_bits=32, fp32=True)
+                      acc_bits=32, fp32=True, dataflow=dataflow)
 
 
-def ann_int8(inet: IntNetwork, N: int) -> Workload:
+def ann_int8(inet: IntNetwork, N: int, dataflow: str = "step_major") -> Workload:
     return _dense_ann(inet, N, "ann_int8", f"iso-architecture ANN, INT8 MACs ({INT8_ACC_BITS}-bit accumulate), dense",
-                      act_bits=8, weight_bits=8, acc_bits=INT8_ACC_BITS)
+                      act_bits=8, weight_bits=8, acc_bits=INT8_ACC_BITS, dataflow=dataflow)
 
 
-def qann(inet: IntNetwork, N: int) -> Workload:
+def qann(inet: IntNetwork, N: int, dataflow: str = "step_major") -> Workload:
     return _dense_ann(inet, N, "qann", f"quantized ANN, {inet.bits}-bit activations x {inet.weight_bits}-bit weights, dense",
-                      act_bits=inet.bits, weight_bits=None, acc_bits=None)
+                      act_bits=inet.bits, weight_bits=None, acc_bits=None, dataflow=dataflow)
 
 
 def bit_serial(inet: IntNetwork, N: int, T: int | None = None, dataflow: str = "step_major") -> Workload:
@@ -476,9 +482,12 @@ def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dic
         hidden_terms = [t for t in layer.terms if t.source != inet.input.name]
         syn = sum(synaptic_ops(t, spikes[t.source]) for t in hidden_terms)
         if dataflow == "step_major":
-            fetches, passes = syn, T
+            weight_reads, passes = syn + n_macs, T
+        elif dataflow == "weight_stationary":
+            weight_reads, passes = _weight_params(layer) * N, T
         else:
-            fetches, passes = sum(synaptic_ops(t, (spikes[t.source] > 0).astype(np.int64)) for t in hidden_terms), 1
+            active = sum(synaptic_ops(t, (spikes[t.source] > 0).astype(np.int64)) for t in hidden_terms)
+            weight_reads, passes = active + n_macs, 1
         compute.insert(0, OpCount("synaptic", "int_add", A, syn))
         compute.append(OpCount("bias", "int_add", A, neurons * T * (2 if reads_pixels else 1)))
         if not layer.is_output:
@@ -486,7 +495,7 @@ def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dic
                         OpCount("reset", "reset", A, int(spikes[layer.name].sum()))]
         per_img = _numel(layer.out_shape)
         memory = [
-            MemCount("weights", "read", (fetches + n_macs) * W, _bytes(_weight_params(layer) * W)),
+            MemCount("weights", "read", weight_reads * W, _bytes(_weight_params(layer) * W)),
             MemCount("membrane", "read", neurons * passes * A, _bytes(per_img * A)),
             MemCount("membrane", "write", neurons * passes * A, _bytes(per_img * A)),
         ] + _act_traffic(inet, layer, N, T, A if layer.is_output else T, inet.input.bits)

@@ -100,9 +100,9 @@ def energy_report(inet: IntNetwork, res: SimResult, table: CostTable, *, rate_T:
     acts = counts.activity(inet, res)
     ours = price(counts.ours(inet, res, dataflow, acts), table)
     make = {
-        "ann_fp32": lambda: counts.ann_fp32(inet, N),
-        "ann_int8": lambda: counts.ann_int8(inet, N),
-        "qann": lambda: counts.qann(inet, N),
+        "ann_fp32": lambda: counts.ann_fp32(inet, N, dataflow),
+        "ann_int8": lambda: counts.ann_int8(inet, N, dataflow),
+        "qann": lambda: counts.qann(inet, N, dataflow),
         "bit_serial": lambda: counts.bit_serial(inet, N, res.T, dataflow),
         "rate_coded": lambda: counts.rate_coded(inet, res.pixels, rate_T, codes=res.codes, dataflow=dataflow),
     }

@@ -366,7 +366,7 @@ def test_ann_baselines_do_not_depend_on_bitplanes():
         assert make(a, 2).layers == make(b, 2).layers
 
 
-@given(nets(), st.sampled_from(["step_major", "code_major"]))
+@given(nets(), st.sampled_from(["step_major", "code_major", "weight_stationary"]))
 def test_every_total_is_the_sum_of_count_times_cost(case, dataflow):
     """Integer costs make every product exact: layer and method totals must equal the
     sums of count x unit cost over their rows, for ours and every baseline."""
@@ -383,3 +383,19 @@ def test_every_total_is_the_sum_of_count_times_cost(case, dataflow):
             tc, tm = tc + c, tm + mem
         assert m.compute_energy_pj == tc and m.memory_energy_pj == tm and m.total_energy_pj == tc + tm, m.method
         assert sum(m.by_category().values()) == tc + tm
+
+
+def test_weight_stationary_reads_every_weight_once_per_image(small_case):
+    inet, res = small_case
+    N = res.pixels.shape[0]
+    methods = [counts.ours(inet, res, "weight_stationary"), counts.qann(inet, N, "weight_stationary"),
+               counts.bit_serial(inet, N, res.T, "weight_stationary"),
+               counts.rate_coded(inet, res.pixels, codes=res.codes, dataflow="weight_stationary")]
+    for w in methods:
+        for layer, lc in zip(inet.layers, w.layers):
+            params = sum(t.weight.size for t in layer.terms)
+            reads = [m for m in lc.memory if m.category == "weights"]
+            assert len(reads) == 1 and reads[0].bits == params * N * layer.weight_bits, (w.method, layer.name)
+    step = counts.ours(inet, res, "step_major")
+    for a, b in zip(methods[0].layers, step.layers):
+        assert [m for m in a.memory if m.category == "membrane"] == [m for m in b.memory if m.category == "membrane"]
