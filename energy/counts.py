@@ -18,7 +18,7 @@ bit planes with ``--bitplanes``, else one multi-bit pixel step; ``T`` output ste
 * ``compare``: ``T`` per hidden neuron; ``reset``: one subtraction per output spike.
 
 Dataflow assumptions (the same for every method; ``docs/energy.md``), layer by
-layer, output stationary, two loop orders (``DATAFLOWS``):
+layer, three idealized loop orders (``DATAFLOWS``):
 
 ``step_major`` (default; the paper's Appendix A.4 view)
     one input step at a time over the whole layer.  Weights: one ``weight_bits``
@@ -35,7 +35,7 @@ layer, output stationary, two loop orders (``DATAFLOWS``):
     every weight read once per image (held in the array while the inputs stream
     past), for every method alike; membrane as ``step_major``.
 
-For both:
+For all three:
 
 * activations: every input map read once per term (spikes: ``T`` bits per neuron,
   zeros included, as a bitmap; ANN codes: their width), every output written once
