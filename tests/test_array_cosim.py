@@ -133,12 +133,11 @@ def test_stalls_are_the_only_extra_cycles(request, tmp_path, simulator):
 
 @pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason=f"bundled model {DEFAULT_MODEL} not committed yet")
 def test_bundled_model_on_the_array(request, tmp_path, simulator):
-    from golden.datasets import load_digits_test
+    from golden.datasets import digits_test
     from golden.models import load_model
 
     inet = convert(load_model("default"), bitplanes=True)
-    x, _ = load_digits_test()
-    res = simulate(inet, x[:2])
+    res = simulate(inet, digits_test().x[:1])
     jobs, r = _run(request, tmp_path, simulator, inet, res, (4, 4))
     if r.n_failed:
         pytest.fail(f"{len(r.mismatches)} mismatches, log {r.log}:\n" + "\n".join(r.mismatches[:20]), pytrace=False)

@@ -8,9 +8,9 @@ sized for them, builds it with ``cocotb_tools.runner`` and runs ``cocotb_array.t
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,16 +93,21 @@ def run_cosim(build_dir, jobs: Jobs, widths: dict, rows: int, cols: int, sim: st
     runner.build(sources=[src], hdl_toplevel="pe_array", build_dir=bdir, always=True,
                  build_args=list(SIM_BUILD_ARGS[sim]), timescale=("1ns", "1ps"))
     results, log = bdir / "results.xml", bdir / "sim.log"
-    tests_dir = str(Path(__file__).resolve().parents[1])
     env = {"ARRAY_JOBS": str(job_file), "ARRAY_FIELDS": str(field_file), "ARRAY_GAPS": str(gaps),
-           "ARRAY_SEED": str(seed),
-           "PYTHONPATH": os.pathsep.join([tests_dir, str(Path(tests_dir).parent), os.environ.get("PYTHONPATH", "")])}
+           "ARRAY_SEED": str(seed)}
+    # the runner hands this process's sys.path to the simulator's Python as PYTHONPATH: make the
+    # bench package (tests/) and the project importable there, whatever the working directory
+    tests_dir = Path(__file__).resolve().parents[1]
+    saved = list(sys.path)
+    sys.path[:0] = [str(tests_dir), str(tests_dir.parent)]
     t0 = time.perf_counter()
     try:
         runner.test(hdl_toplevel="pe_array", test_module=BENCH, build_dir=bdir, test_dir=bdir, extra_env=env,
                     results_xml=str(results), log_file=log)
     except (SystemExit, RuntimeError):
         pass  # failures are read from the results file
+    finally:
+        sys.path[:] = saved
     wall = time.perf_counter() - t0
     n_tests, n_failed = get_results(results)
     text = log.read_text()
