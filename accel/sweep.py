@@ -158,7 +158,7 @@ def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | Non
     if cluster:
         points = _cluster_map(cluster, prof, cfgs, energy, progress)
     else:
-        workers = os.cpu_count() or 1 if workers is None else workers
+        workers = (os.cpu_count() or 1) if workers is None else workers
         if workers < 1:
             raise AccelError(f"sweep: --workers must be >= 1, not {workers}")
         workers = min(workers, len(cfgs))

@@ -131,3 +131,17 @@ def test_cli_config_errors_exit_2(model_file, tmp_path, capsys):
     cfg.write_text("[array]\nrows = 4\nshape = 3\n")
     assert main(["sweep", str(model_file), "--config", str(cfg)]) == 2
     assert "unknown key [array] shape = 3" in capsys.readouterr().err
+
+
+def test_workers_one_runs_in_this_process(prof, monkeypatch):
+    import concurrent.futures as cf
+
+    def boom(*a, **k):
+        raise AssertionError("no process pool with workers=1")
+
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", boom)
+    calls = []
+    pts = sweep(prof, ArrayConfig(), [(1, 1), (2, 2)], workers=1, progress=lambda: calls.append(1))
+    assert len(pts) == 2 and len(calls) == 2
+    with pytest.raises(AccelError, match=r"--workers must be >= 1, not 0"):
+        sweep(prof, ArrayConfig(), [(1, 1)], workers=0)
