@@ -51,27 +51,37 @@ def layer_rows(inet) -> list[dict]:
     return rows
 
 
-def run(args) -> int:
-    from golden.models import load_model
+def info_json(inet) -> dict:
+    return {"model": inet.name, "hash": inet.model_hash, "B": inet.bits, "weight_bits": inet.weight_bits,
+            "bitplanes": inet.bitplanes, "input": {"shape": list(inet.input.shape), "bits": inet.input.bits},
+            "layers": layer_rows(inet)}
 
-    net = load_model(args.model)
-    inet = convert(net, weight_bits=args.weight_bits, bitplanes=args.bitplanes)
+
+def info_table(inet, verbose: bool = False) -> Table:
+    """A rich table of :func:`layer_rows`."""
     rows = layer_rows(inet)
-    if args.json:
-        print(json.dumps({"model": net.name, "hash": inet.model_hash, "B": inet.bits, "weight_bits": inet.weight_bits,
-                          "input": {"shape": list(inet.input.shape), "bits": inet.input.bits}, "layers": rows}, indent=1))
-        return 0
+    net = inet
     t = Table(title=f"{net.name}: B = {inet.bits} (T = {inet.bits} steps), {inet.weight_bits}-bit weights, "
                     f"input {inet.input.shape} x {inet.input.bits}-bit" + (" as bit planes" if inet.bitplanes else ""))
-    cols = ["layer", "shape", "fan-in", "sources"] + (["folded nodes"] if args.verbose else []) + ["S", "w bits", "syn bits", "acc bits"]
+    cols = ["layer", "shape", "fan-in", "sources"] + (["folded nodes"] if verbose else []) + ["S", "w bits", "syn bits", "acc bits"]
     for col in cols:
         t.add_column(col, justify="right" if col in ("fan-in", "w bits", "syn bits", "acc bits") else "left", overflow="fold")
     for r in rows:
         S = str(r["S_min"]) if r["S_min"] == r["S_max"] else f"{r['S_min']}..{r['S_max']}"
         cells = [r["name"] + (" (logits)" if r["kind"] == "output" else ""), "x".join(map(str, r["shape"])),
                  str(r["fan_in"]), ", ".join(r["sources"])]
-        cells += [", ".join(r["folded"])] if args.verbose else []
+        cells += [", ".join(r["folded"])] if verbose else []
         cells += [S, str(r["weight_bits"]), str(r["syn_bits"]), str(r["acc_bits"])]
         t.add_row(*cells)
-    console.print(t)
+    return t
+
+
+def run(args) -> int:
+    from golden.models import load_model
+
+    inet = convert(load_model(args.model), weight_bits=args.weight_bits, bitplanes=args.bitplanes)
+    if args.json:
+        print(json.dumps(info_json(inet), indent=1))
+    else:
+        console.print(info_table(inet, args.verbose))
     return 0
