@@ -78,7 +78,13 @@ def _inputs(args, inet, net):
         return tr.result, f"trace {args.trace}"
     from .cmd_run import get_inputs
 
-    if args.input is None and args.random is None and args.digits is None:
+    if args.digits is not None:
+        from golden.datasets import digits_test
+
+        x = digits_test().x
+        x = x if args.digits < 0 else x[: args.digits]
+        return simulate(inet, x, T=args.steps), f"{len(x)} digits test image(s)"
+    if args.input is None and args.random is None:
         args.random = 4
     x, _ = get_inputs(args, net)
     return simulate(inet, x, T=args.steps), f"{len(x)} simulated image(s)"
