@@ -62,9 +62,10 @@ def get_inputs(args, net) -> tuple[np.ndarray, np.ndarray | None]:
             raise UsageError(f"--random must be >= 1, not {args.random}")
         return random_inputs(np.random.default_rng(args.seed), net.input.shape, net.input.bits, args.random), None
     if args.digits is not None:
-        from golden.datasets import load_digits_test
+        from golden.datasets import digits_test
 
-        x, y = load_digits_test()
+        split = digits_test()
+        x, y = split.x, split.y
         if args.digits >= 0:
             x, y = x[: args.digits], y[: args.digits]
         return x, y

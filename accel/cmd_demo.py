@@ -1,0 +1,292 @@
+"""``accel demo``: the whole story on the bundled digits model, in one command.
+
+Stages (each prints what it measured; every number comes from this run):
+
+1. convert the model and show the derived widths,
+2. accuracy on the digits test split: float ANN, integer ANN, SNN at T = 1..B, the
+   rate-coded QCFS baseline and the ablation; the count of images whose SNN
+   prediction differs from the integer ANN's,
+3. write the traces of the whole test split (``fast`` mode) and check them against a
+   ``literal`` (time step by time step) run,
+4. the energy report on those traces (ours vs baselines, compute and compute+memory),
+5. a small PE-array sweep with the cycle model,
+6. co-simulate a few test images through the RTL PE array (skipped, with a
+   message, when no simulator is installed): spikes == golden, cycles == model.
+
+Everything lands in ``OUT.partial`` and is renamed to ``OUT`` only when all stages
+are done, so an interrupted run never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .ui import console, progress
+
+SHAPES = "1,2,4,8,16"
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="end to end on the bundled digits model: accuracy, traces, energy, sweep, RTL co-simulation",
+        description=__doc__.split("\n\n", 1)[1].split("Everything lands")[0].strip()
+        + "\n\nOutputs (in OUT): summary.md, widths.json, accuracy.json/.png, trace.npz, energy.json/.csv/.png, "
+        "sweep.csv/.json/.png, cosim.json.",
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", default="default", metavar="MODEL",
+                   help="model file (default: the bundled digits model); its input must match the digits data")
+    p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
+                   help="output folder (default: ./demo-out; replaced when the run completes)")
+    p.add_argument("--rows", default=SHAPES, help=f"array rows to sweep (default: {SHAPES})")
+    p.add_argument("--cols", default=SHAPES, help=f"array columns to sweep (default: {SHAPES})")
+    p.add_argument("--cosim-images", type=int, default=2, metavar="N",
+                   help="test images co-simulated through the RTL array (default: 2; 0 skips)")
+    p.add_argument("--cosim-shape", default="4x4", metavar="RxC", help="PE array shape for the co-simulation (default: 4x4)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    p.set_defaults(func=run)
+
+
+def _write_json(path: Path, data) -> Path:
+    path.write_text(json.dumps(data, indent=1, default=float) + "\n")
+    return path
+
+
+def _plots_available(args) -> bool:
+    if args.no_plots:
+        return False
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        console.print("[yellow]matplotlib is not installed: plots skipped (pip install 'snnbits[plot]')[/yellow]")
+        return False
+    return True
+
+
+def run(args) -> int:
+    from golden import datasets, trace
+    from golden.convert import convert
+    from golden.errors import GoldenError
+    from golden.models import load_model, resolve
+
+    out: Path = args.out
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    plots = _plots_available(args)
+    t_start = time.perf_counter()
+    summary: dict = {"model_file": str(resolve(args.model))}
+
+    # 1. conversion -------------------------------------------------------------
+    console.rule("[bold]1. conversion")
+    from .cmd_info import info_json, info_table
+
+    net = load_model(args.model)
+    inet = convert(net)
+    console.print(info_table(inet))
+    _write_json(partial / "widths.json", info_json(inet))
+    summary["model"] = {"name": net.name, "hash": inet.model_hash, "B": inet.bits, "weight_bits": inet.weight_bits,
+                        "layers": [{"name": l.name, "acc_bits": l.acc_bits, "syn_bits": l.syn_bits,
+                                    "weight_bits": l.weight_bits} for l in inet.layers]}
+    want = datasets.input_node()
+    if (net.input.shape, net.input.bits) != (want.shape, want.bits):
+        raise GoldenError(f"demo: model input {net.input.shape} x {net.input.bits} bits does not match the digits "
+                          f"data ({want.shape} x {want.bits} bits)")
+    test = datasets.digits_test()
+
+    # 2. accuracy ---------------------------------------------------------------
+    console.rule("[bold]2. accuracy on the digits test split")
+    from golden import accuracy
+
+    from .cmd_accuracy import _print as print_accuracy
+
+    with progress() as bar:
+        task = bar.add_task("accuracy", total=accuracy.steps(inet))
+        acc = accuracy.evaluate(net, test.x, test.y, inet=inet,
+                                progress=lambda what: bar.update(task, advance=1, description=what))
+    print_accuracy(acc, console)
+    _write_json(partial / "accuracy.json", acc.to_dict())
+    if plots:
+        accuracy.plot(acc, partial / "accuracy.png")
+    summary["accuracy"] = acc.to_dict()
+
+    # 3. traces -----------------------------------------------------------------
+    console.rule("[bold]3. traces")
+    from golden.simulate import simulate
+
+    with progress() as bar:
+        task = bar.add_task("simulating (fast, literal)", total=2 * len(inet.layers))
+        res = simulate(inet, test.x, mode="fast", progress=lambda _: bar.advance(task))
+        lit = simulate(inet, test.x, mode="literal", progress=lambda _: bar.advance(task))
+    same = all(np.array_equal(res.membrane[k], lit.membrane[k]) for k in res.membrane) and all(
+        np.array_equal(res.spikes[k], lit.spikes[k]) for k in res.spikes)
+    trace_path = trace.save(partial / "trace.npz", inet, res, "fast")
+    spikes = int(sum(int(s.sum()) for s in res.spikes.values()))
+    console.print(f"{len(test)} images, T = {res.T}: {spikes} spikes ({spikes / len(test):.1f} per image); "
+                  f"literal run {'[green]identical[/green]' if same else '[bold red]DIFFERENT[/bold red]'} "
+                  f"to fast run in every spike and membrane; wrote {trace_path.name}")
+    summary["trace"] = {"images": len(test), "T": res.T, "spikes_per_image": spikes / len(test),
+                        "literal_equals_fast": bool(same)}
+
+    # 4. energy -----------------------------------------------------------------
+    console.rule("[bold]4. energy (45 nm)")
+    from energy.cli import print_table, to_csv
+    from energy.costs import load_costs
+    from energy.report import energy_report, to_json
+
+    rep = energy_report(inet, res, load_costs())
+    print_table(rep, console)
+    ej = to_json(rep)
+    _write_json(partial / "energy.json", ej)
+    (partial / "energy.csv").write_text(to_csv(rep))
+    if plots:
+        from energy.plot import plot_report
+
+        plot_report(rep, partial / "energy.png")
+    summary["energy"] = {"ours_compute_pj_per_image": rep.ours.compute_energy_pj_per_image,
+                         "ours_total_pj_per_image": rep.ours.total_energy_pj_per_image,
+                         "ratios": [{"baseline": r.baseline, "compute": r.compute, "total": r.total} for r in rep.ratios]}
+
+    # 5. sweep ------------------------------------------------------------------
+    console.rule("[bold]5. PE-array sweep (cycle model)")
+    from . import sweep as sw
+    from .cmd_sweep import print_points
+    from .config import load_config
+    from .model import check_fits, profile
+
+    cfg = load_config(None)
+    shapes = sw.parse_shapes(args.rows, args.cols)
+    prof = profile(inet, res)
+    check_fits(prof, cfg)
+    with progress() as bar:
+        task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))
+        points = sw.sweep(prof, cfg, shapes, progress=lambda: bar.advance(task))
+    print_points(points, cfg, title=f"{net.name}: {len(test)} digits images, per inference at {cfg.clock_mhz:g} MHz")
+    meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": "digits test split", "T": res.T,
+            "images": prof.images, "clock_mhz": cfg.clock_mhz}
+    sw.write_csv(points, partial / "sweep.csv")
+    sw.write_json(points, partial / "sweep.json", meta)
+    if plots:
+        sw.plot(points, partial / "sweep.png", title=f"{net.name}: cycles per inference")
+    front = [p for p in points if p.pareto]
+    summary["sweep"] = {"shapes": len(points), "pareto": [p.flat() for p in front]}
+
+    # 6. RTL co-simulation ------------------------------------------------------
+    console.rule("[bold]6. RTL co-simulation")
+    summary["cosim"] = _cosim(args, inet, test, partial)
+
+    # summary -------------------------------------------------------------------
+    summary["seconds"] = time.perf_counter() - t_start
+    _write_json(partial / "summary.json", summary)
+    (partial / "summary.md").write_text(_summary_md(summary, acc, rep, front, plots))
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    console.rule()
+    console.print(f"[bold]done in {summary['seconds']:.0f} s; everything is in {out.resolve()}[/bold] "
+                  f"(summary.md, widths.json, accuracy.*, trace.npz, energy.*, sweep.*"
+                  f"{', cosim.json' if (out / 'cosim.json').exists() else ''})")
+    return 0
+
+
+def _cosim(args, inet, test, folder: Path) -> dict:
+    """Run a few images through the RTL array; a missing simulator is a message, not an error."""
+    if args.cosim_images <= 0:
+        console.print("skipped (--cosim-images 0)")
+        return {"status": "skipped", "reason": "--cosim-images 0"}
+    try:
+        from rtl.cosim import cosim_network, missing_simulator
+    except ImportError as e:
+        console.print(f"[yellow]skipped: the RTL extra is not installed ({e}); pip install 'snnbits[rtl]'[/yellow]")
+        return {"status": "skipped", "reason": str(e)}
+    why = missing_simulator("icarus")
+    if why:
+        console.print(f"[yellow]skipped: {why}[/yellow]")
+        return {"status": "skipped", "reason": why}
+    try:
+        rows, cols = (int(v) for v in args.cosim_shape.lower().split("x"))
+    except ValueError:
+        from .cli import UsageError
+
+        raise UsageError(f"--cosim-shape must look like 4x4, not {args.cosim_shape!r}") from None
+    x = test.x[: args.cosim_images]
+    with progress() as bar:
+        task = bar.add_task(f"co-simulating {len(x)} image(s) on a {rows}x{cols} array (Icarus)", total=len(inet.layers))
+        result = cosim_network(inet, x, rows, cols, build_dir=folder / "cosim_build",
+                               progress=lambda _name: bar.advance(task))
+    shutil.rmtree(folder / "cosim_build", ignore_errors=True)
+    ok = result["spikes_equal"] and result["cycles_equal"]
+    style = "green" if ok else "bold red"
+    console.print(f"[{style}]{len(x)} image(s), {len(inet.layers)} layers on a {rows}x{cols} array: spikes equal golden: "
+                  f"{result['spikes_equal']}; RTL cycles {result['rtl_cycles']} == model cycles "
+                  f"{result['model_cycles']}: {result['cycles_equal']}[/{style}] "
+                  f"({result['sim_seconds']:.1f} s of simulation)")
+    _write_json(folder / "cosim.json", result)
+    return {"status": "ran", **result}
+
+
+def _summary_md(s: dict, acc, rep, front, plots: bool) -> str:
+    B = acc.bits
+    lines = [
+        f"# Demo summary: {s['model']['name']}",
+        "",
+        f"Model `{s['model_file']}` (hash `{s['model']['hash'][:16]}`), B = {B} bits, "
+        f"{s['model']['weight_bits']}-bit weights. Run took {s['seconds']:.0f} s. All numbers below come from this run.",
+        "",
+        "## Conversion",
+        "",
+        "| layer | weight bits | synaptic-sum bits | accumulator bits |",
+        "|---|---:|---:|---:|",
+        *[f"| {l['name']} | {l['weight_bits']} | {l['syn_bits']} | {l['acc_bits']} |" for l in s["model"]["layers"]],
+        "",
+        f"## Accuracy ({acc.images} digits test images)",
+        "",
+        f"- float QCFS ANN: {100 * acc.float_ann:.2f} %",
+        f"- integer ANN: {100 * acc.integer_ann:.2f} %",
+        *[f"- bit-serial SNN, T = {T}: {100 * a:.2f} %" for T, a in acc.snn.items()],
+        f"- rate-coded QCFS SNN: " + ", ".join(f"T = {T}: {100 * a:.2f} %" for T, a in acc.rate_coded.items()),
+        f"- **images whose SNN (T = {B}) prediction differs from the integer ANN's: {acc.mismatches}**; "
+        f"neuron codes that differ: {acc.code_mismatches}",
+        f"- spikes per image at T = {B}: {acc.spikes_per_image:.1f}",
+        "",
+        "## Traces",
+        "",
+        f"`trace.npz`: {s['trace']['images']} images, T = {s['trace']['T']}; literal run equals fast run: "
+        f"{s['trace']['literal_equals_fast']}.",
+        "",
+        "## Energy per image (45 nm table)",
+        "",
+        f"Ours: compute {rep.ours.compute_energy_pj_per_image / 1e3:.2f} nJ, compute + memory "
+        f"{rep.ours.total_energy_pj_per_image / 1e3:.2f} nJ.",
+        "",
+        "| baseline | compute: baseline / ours | compute + memory: baseline / ours |",
+        "|---|---:|---:|",
+        *[f"| {r.baseline} | {r.compute:.2f}x | {r.total:.2f}x |" for r in rep.ratios],
+        "",
+        "## PE-array sweep (Pareto front)",
+        "",
+        "| array | PEs | cycles | latency (us) | utilization |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {p.rows}x{p.cols} | {p.pes} | {p.cycles:,.0f} | {p.latency_us:,.1f} | {100 * p.pe_utilization:.1f} % |"
+          for p in front],
+        "",
+        "## RTL co-simulation",
+        "",
+    ]
+    c = s["cosim"]
+    if c["status"] == "ran":
+        lines.append(f"{c['images']} image(s) on a {c['rows']}x{c['cols']} array: spikes equal golden: "
+                     f"{c['spikes_equal']}; RTL cycles {c['rtl_cycles']}, model cycles {c['model_cycles']} "
+                     f"(equal: {c['cycles_equal']}).")
+    else:
+        lines.append(f"Skipped: {c['reason']}")
+    if plots:
+        lines += ["", "## Plots", "", "![accuracy](accuracy.png)", "", "![energy](energy.png)", "", "![sweep](sweep.png)"]
+    return "\n".join(lines) + "\n"
