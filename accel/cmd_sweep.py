@@ -119,7 +119,26 @@ def run(args) -> int:
                           progress=lambda: bar.advance(task))
     secs = time.perf_counter() - t0
 
-    t = Table(title=f"{net.name}: {what}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz (* Pareto front)",
+    print_points(points, cfg, title=f"{net.name}: {what}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
+    console.print(f"{len(points)} configurations in {secs:.2f} s ({len(points) / secs:.1f} configs/s)")
+    meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": what, "T": res.T, "images": prof.images,
+            "clock_mhz": cfg.clock_mhz, "config": str(cfg.source), "dataflow": cfg.dataflow}
+    if args.csv:
+        console.print(f"wrote {sw.write_csv(points, args.csv)}")
+    if args.json:
+        console.print(f"wrote {sw.write_json(points, args.json, meta)}")
+    if args.plot:
+        console.print(f"wrote {sw.plot(points, args.plot, title=f'{net.name}: cycles per inference')}")
+    return 0
+
+
+def print_points(points, cfg, title: str) -> None:
+    """Print sweep points as a rich table (also used by ``accel demo``)."""
+    from rich.table import Table
+
+    from .ui import console
+
+    t = Table(title=f"{title} (* Pareto front)",
               caption="us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights; "
                       "W/S rd: weight/spike SRAM reads; off: off-chip weight loads (Mbit); busy/idle split in --csv/--json", padding=(0, 1))
     for col in ("array", "PEs", "cycles", "us", "util%", "stall", "W rd Mb", "S rd Mb", "off Mb"):
@@ -135,13 +154,3 @@ def run(args) -> int:
             cells.append(f"{p.energy_pj / 1e6:,.3f}")
         t.add_row(*cells)
     console.print(t)
-    console.print(f"{len(points)} configurations in {secs:.2f} s ({len(points) / secs:.1f} configs/s)")
-    meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": what, "T": res.T, "images": prof.images,
-            "clock_mhz": cfg.clock_mhz, "config": str(cfg.source), "dataflow": cfg.dataflow}
-    if args.csv:
-        console.print(f"wrote {sw.write_csv(points, args.csv)}")
-    if args.json:
-        console.print(f"wrote {sw.write_json(points, args.json, meta)}")
-    if args.plot:
-        console.print(f"wrote {sw.plot(points, args.plot, title=f'{net.name}: cycles per inference')}")
-    return 0

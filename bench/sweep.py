@@ -172,7 +172,7 @@ def main(argv=None) -> int:
 
     if args.rtl:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from cocotb_array.runner import measure_speed
+        from rtl.cosim.runner import measure_speed
 
         out["rtl"] = measure_speed()
         r = out["rtl"]

@@ -24,7 +24,7 @@ from golden.convert import convert
 from golden.random import random_inputs, random_network
 from golden.simulate import simulate
 
-from cocotb_array.runner import make_jobs, missing_simulator, run_cosim
+from rtl.cosim.runner import make_jobs, missing_simulator, run_cosim
 
 pytestmark = [pytest.mark.cocotb, pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")]
 

