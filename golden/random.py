@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from .ir import QCFS, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear, Network, network
-from .reference import forward
+from .reference import check_input, eval_node
 
 
 def _bn(rng, name, src, C):
@@ -99,13 +99,15 @@ def random_inputs(rng: np.random.Generator, shape, bits: int, n: int) -> np.ndar
 
 
 def calibrate(net: Network, x: np.ndarray, percentile: float = 99.0) -> Network:
-    """Set every QCFS threshold, in order, to a percentile of its positive pre-activations."""
-    nodes = list(net.nodes)
-    for i, n in enumerate(nodes):
+    """Set every QCFS threshold, in order, to a percentile of its positive pre-activations
+    (one forward pass; each threshold sees the already calibrated layers before it)."""
+    x = check_input(net, x)
+    nodes, vals = [], {}
+    for n in net.nodes:
+        a = [vals[i] for i in n.inputs]
         if isinstance(n, QCFS):
-            cur = network(nodes, output=net.output, name=net.name)
-            pre = forward(cur, x, return_all=True)[n.inputs[0]]
-            p = pre[pre > 0]
-            lam = float(np.percentile(p, percentile)) if p.size else 1.0
-            nodes[i] = dataclasses.replace(n, lam=max(lam, 1e-3))
+            p = a[0][a[0] > 0]
+            n = dataclasses.replace(n, lam=max(float(np.percentile(p, percentile)) if p.size else 1.0, 1e-3))
+        nodes.append(n)
+        vals[n.name] = eval_node(n, a, x)
     return network(nodes, output=net.output, name=net.name)

@@ -52,29 +52,29 @@ def forward(net: Network, x: np.ndarray, return_all: bool = False):
     x = check_input(net, x)
     vals: dict[str, np.ndarray] = {}
     for n in net.nodes:
-        a = [vals[i] for i in n.inputs]
-        if isinstance(n, Input):
-            v = x.astype(np.float64) * (n.scale / ((1 << n.bits) - 1))
-        elif isinstance(n, Conv2d):
-            v = ops.conv2d(a[0], n.weight, n.stride, n.padding, n.groups)
-            if n.bias is not None:
-                v = v + ops.channel_view(n.bias, v.ndim)
-        elif isinstance(n, Linear):
-            v = ops.linear(a[0], n.weight)
-            if n.bias is not None:
-                v = v + n.bias
-        elif isinstance(n, BatchNorm):
-            scale = n.gamma / np.sqrt(n.var + n.eps)
-            v = a[0] * ops.channel_view(scale, a[0].ndim) + ops.channel_view(n.beta - n.mean * scale, a[0].ndim)
-        elif isinstance(n, QCFS):
-            v = qcfs(a[0], n.lam, n.bits)
-        elif isinstance(n, AvgPool2d):
-            v = ops.sumpool2d(a[0], n.kernel, n.stride) / (n.kernel[0] * n.kernel[1])
-        elif isinstance(n, Flatten):
-            v = a[0].reshape(a[0].shape[0], -1)
-        elif isinstance(n, Add):
-            v = a[0] + a[1]
-        else:  # pragma: no cover - network() rejects unknown nodes
-            raise GoldenError(f"unknown node {n!r}")
-        vals[n.name] = v
+        vals[n.name] = eval_node(n, [vals[i] for i in n.inputs], x)
     return vals if return_all else vals[net.output]
+
+
+def eval_node(n, a: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Float64 value of node ``n`` given its inputs' values ``a`` (``x``: pixel codes)."""
+    if isinstance(n, Input):
+        return x.astype(np.float64) * (n.scale / ((1 << n.bits) - 1))
+    if isinstance(n, Conv2d):
+        v = ops.conv2d(a[0], n.weight, n.stride, n.padding, n.groups)
+        return v if n.bias is None else v + ops.channel_view(n.bias, v.ndim)
+    if isinstance(n, Linear):
+        v = ops.linear(a[0], n.weight)
+        return v if n.bias is None else v + n.bias
+    if isinstance(n, BatchNorm):
+        scale = n.gamma / np.sqrt(n.var + n.eps)
+        return a[0] * ops.channel_view(scale, a[0].ndim) + ops.channel_view(n.beta - n.mean * scale, a[0].ndim)
+    if isinstance(n, QCFS):
+        return qcfs(a[0], n.lam, n.bits)
+    if isinstance(n, AvgPool2d):
+        return ops.sumpool2d(a[0], n.kernel, n.stride) / (n.kernel[0] * n.kernel[1])
+    if isinstance(n, Flatten):
+        return a[0].reshape(a[0].shape[0], -1)
+    if isinstance(n, Add):
+        return a[0] + a[1]
+    raise GoldenError(f"unknown node {n!r}")  # pragma: no cover - network() rejects unknown nodes
