@@ -69,8 +69,7 @@ class NeuronTB:
         """Driver: start, then the input steps (random gaps if ``gap_seed``), for every case."""
         d, c = self.dut, self.cases
         for i in range(len(c)):
-            while not int(d.idle.value):
-                await FallingEdge(d.clk)
+            await self._wait_idle(i)
             d.start.value = 1
             d.S.value = int(c.S[i])
             d.init.value = int(c.init[i])
@@ -79,8 +78,11 @@ class NeuronTB:
             await FallingEdge(d.clk)
             d.start.value = 0
             steps = c.steps(i)
-            k = 0
+            k, waited = 0, 0
             while k < len(steps):
+                waited += 1
+                if waited > 100 + 10 * len(steps):  # a watchdog, not a protocol limit
+                    raise AssertionError(f"case {i}: a_ready stayed low, {k} of {len(steps)} input steps taken")
                 if self.gap_rng is not None and self.gap_rng.random() < 0.25:
                     d.a_valid.value = 0
                 else:
@@ -92,8 +94,15 @@ class NeuronTB:
                 await FallingEdge(d.clk)
             d.a_valid.value = 0
             d.a_last.value = 0
-        while not int(d.idle.value):
-            await FallingEdge(d.clk)
+        await self._wait_idle(len(c))
+
+    async def _wait_idle(self, i: int) -> None:
+        """Wait for ``idle``; a fire phase lasts at most ``bits`` cycles after the finish cycle."""
+        for _ in range(self.bits + 4):
+            if int(self.dut.idle.value):
+                return
+            await FallingEdge(self.dut.clk)
+        raise AssertionError(f"before case {i}: the PE did not return to idle within {self.bits + 4} cycles")
 
     async def monitor(self) -> None:
         """Monitor: collect the spikes of each evaluation and the membrane after accumulation."""
