@@ -128,7 +128,8 @@ def main(argv=None) -> int:
             print(f"{sim:10s} not installed ({exe} not on PATH), skipped")
             continue
         bdir = (args.out / sim).resolve()
-        bdir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(bdir, ignore_errors=True)  # a cold build, so that its time is honest
+        bdir.mkdir(parents=True)
         dut = NeuronPE(acc_width=spec.acc_width, in_width=spec.in_width, s_width=spec.s_width, bits=spec.bits)
         src = generate_verilog(dut, bdir, "neuron_pe")
         out = bdir / "free.json"
