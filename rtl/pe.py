@@ -21,7 +21,7 @@ Combinational PEs (:class:`Shifter`, :class:`Comparator`, :class:`Reset`) have
 
 from __future__ import annotations
 
-from amaranth.hdl import Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

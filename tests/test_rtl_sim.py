@@ -14,6 +14,7 @@ import random
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module
 from amaranth.sim import Simulator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -136,6 +137,42 @@ def test_reset_exhaustive(acc_width, thr_width):
 
     _run(dut, bench, clocked=False)
     assert got == [wrap(twin.reset(u, s, thr), acc_width) for u, s, thr in cases]
+
+
+@SETTINGS
+@given(data=st.data(), acc_width=st.integers(16, 40), s_width=st.integers(8, 16), bits=st.integers(1, 8))
+def test_combinational_pes_wide_hypothesis(data, acc_width, s_width, bits):
+    """Comparator, reset and shifter at realistic widths: no truncation anywhere in the compare."""
+    cmp = Comparator(acc_width=acc_width, s_width=s_width, bits=bits)
+    rst = Reset(acc_width=acc_width, thr_width=len(cmp.thr))
+    shf = Shifter(width=acc_width, max_shift=bits)
+    lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
+    vectors = data.draw(st.lists(st.tuples(st.integers(lo, hi), st.integers(0, (1 << s_width) - 1),
+                                           st.integers(1, bits), st.integers(0, bits)), min_size=1, max_size=30))
+    got = []
+
+    async def bench(ctx):
+        for u, S, t, n in vectors:
+            ctx.set(cmp.u, u)
+            ctx.set(cmp.S, S)
+            ctx.set(cmp.t, t)
+            spike, thr = ctx.get(cmp.spike), ctx.get(cmp.thr)
+            ctx.set(rst.u, u)
+            ctx.set(rst.spike, spike)
+            ctx.set(rst.thr, thr)
+            ctx.set(shf.u, u)
+            ctx.set(shf.n, n)
+            got.append((spike, thr, ctx.get(rst.u_out), ctx.get(shf.u_out)))
+
+    m = Module()
+    m.submodules += [cmp, rst, shf]
+    _run(m, bench, clocked=False)
+    want = []
+    for u, S, t, n in vectors:
+        thr = twin.threshold(S, bits, t)
+        spike = int(twin.compare(u, thr))
+        want.append((spike, thr, twin.reset(u, spike, thr), wrap(twin.shift(u, n), acc_width)))
+    assert got == want
 
 
 # --- accumulator: random operation sequences --------------------------------------------------
