@@ -21,7 +21,7 @@ from pathlib import Path
 from golden import accuracy, datasets, ir
 from golden.training.make_default import make
 
-COEFS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3)
+COEFS = (0.0, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['reg']:g} | {100 * r['float']:.2f} % | {100 * r['integer']:.2f} % | {100 * r['snn']:.2f} % | "
-              f"{r['mismatches']} | {r['spikes_per_image']:.0f} | {base['spikes_per_image'] / r['spikes_per_image']:.2f}x | "
+              f"{r['mismatches']} | {r['spikes_per_image']:.0f} | {(f"{base['spikes_per_image'] / r['spikes_per_image']:.2f}x" if r['spikes_per_image'] else "-")} | "
               f"{r['train_seconds']:.0f} |")
     return 0
 

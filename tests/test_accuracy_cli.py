@@ -42,6 +42,7 @@ def cli_run(tmp_path_factory):
     return rc, d
 
 
+@pytest.mark.slow
 def test_cli_default_model(cli_run, capsys):
     rc, d = cli_run
     assert rc == 0
