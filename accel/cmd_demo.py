@@ -44,8 +44,12 @@ def register(sub) -> None:
                    help="model file (default: the bundled digits model); its input must match the digits data")
     p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
                    help="output folder (default: ./demo-out; replaced when the run completes)")
-    p.add_argument("--rows", default=SHAPES, help=f"array rows to sweep (default: {SHAPES})")
-    p.add_argument("--cols", default=SHAPES, help=f"array columns to sweep (default: {SHAPES})")
+    from .cmd_sweep import _sizes
+
+    p.add_argument("--rows", type=_sizes("--rows"), default=SHAPES, metavar="R,R,...",
+                   help=f"array rows to sweep (default: {SHAPES})")
+    p.add_argument("--cols", type=_sizes("--cols"), default=SHAPES, metavar="C,C,...",
+                   help=f"array columns to sweep (default: {SHAPES})")
     p.add_argument("--cosim-images", type=int, default=2, metavar="N",
                    help="test images co-simulated through the RTL array (default: 2; 0 skips)")
     p.add_argument("--cosim-shape", default="4x4", metavar="RxC", help="PE array shape for the co-simulation (default: 4x4)")

@@ -82,7 +82,7 @@ def run_cosim(build_dir, jobs: Jobs, widths: dict, rows: int, cols: int, sim: st
     from rtl.array import PEArray
     from rtl.generate import generate_verilog
 
-    bdir = Path(build_dir)
+    bdir = Path(build_dir).resolve()
     bdir.mkdir(parents=True, exist_ok=True)
     dut = PEArray(rows=rows, cols=cols, **widths)
     src = generate_verilog(dut, bdir, "pe_array")
