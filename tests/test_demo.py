@@ -1,0 +1,56 @@
+"""``accel demo``: interruption safety and the no-simulator path (the full run is in test_readme.py)."""
+
+import json
+
+import pytest
+
+from accel.cli import main
+
+FAST = ["--rows", "1,2", "--cols", "1,2", "--no-plots"]
+
+
+def test_interrupted_demo_leaves_no_output_folder(tmp_path, monkeypatch):
+    import energy.report
+
+    out = tmp_path / "demo-out"
+    out.mkdir()
+    (out / "summary.md").write_text("previous complete run\n")
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(energy.report, "energy_report", interrupted)
+    assert main(["demo", "--out", str(out), "--cosim-images", "0", *FAST]) == 130
+    assert (out / "summary.md").read_text() == "previous complete run\n"  # untouched
+    partial = tmp_path / "demo-out.partial"
+    assert partial.is_dir() and not (partial / "summary.md").exists()  # clearly incomplete
+
+
+def test_demo_without_simulator_skips_cosim_with_a_message(tmp_path, monkeypatch, capsys):
+    import rtl.cosim.runner as runner
+
+    monkeypatch.setattr(runner, "missing_simulator",
+                        lambda sim: "simulator 'icarus' not found; install it: apt-get install -y iverilog")
+    out = tmp_path / "o"
+    assert main(["demo", "--out", str(out), *FAST]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cosim"]["status"] == "skipped"
+    assert "apt-get install -y iverilog" in (out / "summary.md").read_text()
+    assert summary["accuracy"]["mismatches"] == 0
+    assert not (tmp_path / "o.partial").exists()
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_demo_numbers_come_from_the_run(tmp_path, monkeypatch):
+    """Change the model's behaviour and the summary changes with it (no constants)."""
+    import golden.accuracy as acc
+
+    real = acc.evaluate
+
+    def fewer_images(net, x, y, **kw):
+        return real(net, x[:50], y[:50], **kw)
+
+    monkeypatch.setattr(acc, "evaluate", fewer_images)
+    out = tmp_path / "o"
+    assert main(["demo", "--out", str(out), "--cosim-images", "0", *FAST]) == 0
+    assert "(50 digits test images)" in (out / "summary.md").read_text()
