@@ -55,7 +55,7 @@ def test_cli_default_model(cli_run, capsys):
     assert set(rep["rate_coded"]) == {"1", "2", "4", "8", "16", "32"}
     assert len(rep["ablation"]) == 5 and len(rep["activity"]) >= 2
     # the rate-coded QCFS baseline at T = B is clearly worse than the bit-serial SNN
-    assert rep["rate_coded"][str(B)] <= rep["snn"][str(B)] - 0.05
+    assert rep["rate_coded"][str(B)] <= rep["snn"][str(B)] - 0.03
     # all switches on, T = B: the ablation row is the exact SNN
     assert rep["ablation"][-1]["accuracy"][str(B)] == rep["snn"][str(B)]
     assert (d / "acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
