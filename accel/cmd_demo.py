@@ -161,7 +161,7 @@ def run(args) -> int:
     # 5. sweep ------------------------------------------------------------------
     console.rule("[bold]5. PE-array sweep (cycle model)")
     from . import sweep as sw
-    from .cmd_sweep import print_points
+    from .cmd_sweep import energy_hook, print_points
     from .config import load_config
     from .model import check_fits, profile
 
@@ -171,14 +171,14 @@ def run(args) -> int:
     check_fits(prof, cfg)
     with progress() as bar:
         task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))
-        points = sw.sweep(prof, cfg, shapes, progress=lambda: bar.advance(task))
+        points = sw.sweep(prof, cfg, shapes, progress=lambda: bar.advance(task), energy=energy_hook())
     print_points(points, cfg, title=f"{net.name}: {len(test)} digits images, per inference at {cfg.clock_mhz:g} MHz")
     meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": "digits test split", "T": res.T,
             "images": prof.images, "clock_mhz": cfg.clock_mhz}
     sw.write_csv(points, partial / "sweep.csv")
     sw.write_json(points, partial / "sweep.json", meta)
     if plots:
-        sw.plot(points, partial / "sweep.png", title=f"{net.name}: cycles per inference")
+        sw.plot(points, partial / "sweep.png", title=f"{net.name}: PE-array sweep, per inference")
     front = [p for p in points if p.pareto]
     summary["sweep"] = {"shapes": len(points), "pareto": [p.flat() for p in front]}
 
@@ -276,10 +276,10 @@ def _summary_md(s: dict, acc, rep, front, plots: bool) -> str:
         "",
         "## PE-array sweep (Pareto front)",
         "",
-        "| array | PEs | cycles | latency (us) | utilization |",
-        "|---|---:|---:|---:|---:|",
-        *[f"| {p.rows}x{p.cols} | {p.pes} | {p.cycles:,.0f} | {p.latency_us:,.1f} | {100 * p.pe_utilization:.1f} % |"
-          for p in front],
+        "| array | PEs | cycles | latency (us) | utilization | energy (nJ) |",
+        "|---|---:|---:|---:|---:|---:|",
+        *[f"| {p.rows}x{p.cols} | {p.pes} | {p.cycles:,.0f} | {p.latency_us:,.1f} | {100 * p.pe_utilization:.1f} % "
+          f"| {'-' if p.energy_pj is None else f'{p.energy_pj / 1e3:,.2f}'} |" for p in front],
         "",
         "## RTL co-simulation",
         "",

@@ -57,6 +57,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: all cores)")
     p.add_argument("--cluster", metavar="ADDRESS",
                    help="run on a Dask scheduler (tcp://host:8786) or Ray (ray://host:10001) instead (optional extras)")
+    p.add_argument("--costs", type=Path, default=None, metavar="FILE",
+                   help="energy cost table for the energy column (default: the bundled 45 nm table; see energy report)")
+    p.add_argument("--no-energy", action="store_true", help="leave out the energy per inference")
     p.add_argument("--csv", type=Path, metavar="FILE", help="write every point as CSV")
     p.add_argument("--json", type=Path, metavar="FILE", help="write every point as JSON")
     p.add_argument("--plot", type=Path, metavar="PNG", help="plot cycles against PEs with the Pareto front")
@@ -116,7 +119,7 @@ def run(args) -> int:
     with progress() as bar:
         task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))
         points = sw.sweep(prof, cfg, shapes, workers=args.workers, cluster=args.cluster,
-                          progress=lambda: bar.advance(task))
+                          progress=lambda: bar.advance(task), energy=energy_hook(args.costs, args.no_energy))
     secs = time.perf_counter() - t0
 
     print_points(points, cfg, title=f"{net.name}: {what}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
@@ -128,8 +131,20 @@ def run(args) -> int:
     if args.json:
         console.print(f"wrote {sw.write_json(points, args.json, meta)}")
     if args.plot:
-        console.print(f"wrote {sw.plot(points, args.plot, title=f'{net.name}: cycles per inference')}")
+        console.print(f"wrote {sw.plot(points, args.plot, title=f'{net.name}: PE-array sweep, per inference')}")
     return 0
+
+
+def energy_hook(costs=None, disabled: bool = False):
+    """The sweep's energy column: the cycle model's counts priced by ``energy.cycle`` (picklable)."""
+    if disabled:
+        return None
+    import functools
+
+    from energy.costs import load_costs
+    from energy.cycle import energy_pj
+
+    return functools.partial(energy_pj, table=load_costs(costs))
 
 
 def print_points(points, cfg, title: str) -> None:
@@ -139,18 +154,22 @@ def print_points(points, cfg, title: str) -> None:
     from .ui import console
 
     t = Table(title=f"{title} (* Pareto front)",
-              caption="us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights; "
-                      "W/S rd: weight/spike SRAM reads; off: off-chip weight loads (Mbit); busy/idle split in --csv/--json", padding=(0, 1))
-    for col in ("array", "PEs", "cycles", "us", "util%", "stall", "W rd Mb", "S rd Mb", "off Mb"):
+              caption="us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights (shown when nonzero); "
+                      "W/S rd: weight/spike SRAM reads; off: off-chip weight loads (Mbit, shown when nonzero); uJ: energy per inference "
+                      "(cycle-model counts x cost table); busy/idle split in --csv/--json", padding=(0, 1))
+    stalls = any(p.cycles_stalled for p in points)
+    offchip = any(p.sram_read_bits["offchip"] for p in points)
+    energy = any(p.energy_pj is not None for p in points)
+    cols = ["array", "PEs", "cycles", "us", "util%"] + (["stall"] if stalls else []) + ["W rd Mb", "S rd Mb"]
+    cols += (["off Mb"] if offchip else []) + (["uJ"] if energy else [])
+    for col in cols:
         t.add_column(col, justify="right", no_wrap=True)
-    if any(p.energy_pj is not None for p in points):
-        t.add_column("uJ", justify="right")
     for p in points:
         cells = [f"{'*' if p.pareto else ' '}{p.rows}x{p.cols}", str(p.pes), f"{p.cycles:,.0f}",
-                 f"{p.latency_us:,.1f}", f"{p.pe_utilization * 100:.1f}", f"{p.cycles_stalled:,.0f}",
-                 f"{p.sram_read_bits['weight_sram'] / 1e6:,.2f}", f"{p.sram_read_bits['spike_sram'] / 1e6:,.2f}",
-                 f"{p.sram_read_bits['offchip'] / 1e6:,.2f}"]
-        if p.energy_pj is not None:
-            cells.append(f"{p.energy_pj / 1e6:,.3f}")
+                 f"{p.latency_us:,.1f}", f"{p.pe_utilization * 100:.1f}"]
+        cells += [f"{p.cycles_stalled:,.0f}"] if stalls else []
+        cells += [f"{p.sram_read_bits['weight_sram'] / 1e6:,.2f}", f"{p.sram_read_bits['spike_sram'] / 1e6:,.2f}"]
+        cells += [f"{p.sram_read_bits['offchip'] / 1e6:,.2f}"] if offchip else []
+        cells += [f"{p.energy_pj / 1e6:,.2f}"] if energy else []
         t.add_row(*cells)
     console.print(t)

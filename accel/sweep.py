@@ -218,27 +218,39 @@ def write_json(points: list[SweepPoint], path, meta: dict) -> Path:
     return path
 
 
+def _front(points: list[SweepPoint], key) -> list[SweepPoint]:
+    """Points not dominated in (PEs, key), sorted by PEs."""
+    return sorted((p for p in points if not any(
+        q.pes <= p.pes and key(q) <= key(p) and (q.pes < p.pes or key(q) < key(p)) for q in points)),
+        key=lambda p: p.pes)
+
+
 def plot(points: list[SweepPoint], path, title: str = "") -> Path:
-    """PNG: cycles per inference against PE count (log-log), Pareto front marked."""
+    """PNG: cycles (and, when priced, energy) per inference against PE count (log-log),
+    each with its Pareto front marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    ax.scatter([p.pes for p in points], [p.cycles for p in points], s=18, c="0.6", label="array shape")
-    front = sorted((p for p in points if p.pareto), key=lambda p: p.pes)
-    ax.plot([p.pes for p in front], [p.cycles for p in front], "o-", c="C3", ms=5, label="Pareto front")
-    for p in front:
-        ax.annotate(f"{p.rows}x{p.cols}", (p.pes, p.cycles), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("PEs (rows x cols)")
-    ax.set_ylabel("cycles per inference")
-    ax.set_title(title or "PE array sweep")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    panels = [("cycles per inference", lambda p: p.cycles)]
+    if points and all(p.energy_pj is not None for p in points):
+        panels.append(("energy per inference (uJ)", lambda p: p.energy_pj / 1e6))
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), dpi=120, squeeze=False)
+    for ax, (label, key) in zip(axes[0], panels):
+        ax.scatter([p.pes for p in points], [key(p) for p in points], s=18, c="0.6", label="array shape")
+        front = _front(points, key)
+        ax.plot([p.pes for p in front], [key(p) for p in front], "o-", c="C3", ms=5, label="Pareto front")
+        for p in front:
+            ax.annotate(f"{p.rows}x{p.cols}", (p.pes, key(p)), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("PEs (rows x cols)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle(title or "PE array sweep")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
