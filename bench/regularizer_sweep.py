@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| reg | float ANN | integer ANN | SNN T=B | SNN != ANN | spikes / image | reduction | train s |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        red = f"{base['spikes_per_image'] / r['spikes_per_image']:.2f}x" if r["spikes_per_image"] else "-"
         print(f"| {r['reg']:g} | {100 * r['float']:.2f} % | {100 * r['integer']:.2f} % | {100 * r['snn']:.2f} % | "
-              f"{r['mismatches']} | {r['spikes_per_image']:.0f} | {(f"{base['spikes_per_image'] / r['spikes_per_image']:.2f}x" if r['spikes_per_image'] else "-")} | "
+              f"{r['mismatches']} | {r['spikes_per_image']:.0f} | {red} | "
               f"{r['train_seconds']:.0f} |")
     return 0
 
