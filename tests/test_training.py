@@ -13,7 +13,7 @@ from golden.simulate import integer_ann, simulate  # noqa: E402
 from golden.training.importer import import_model  # noqa: E402
 from golden.training.models import DigitsCNN, sequential_mlp  # noqa: E402
 from golden.training.qcfs import QCFS, bit_count, spike_loss  # noqa: E402
-from golden.training.train import TrainConfig, evaluate, relu_to_qcfs, train  # noqa: E402
+from golden.training.train import TrainConfig, evaluate, finetune_from_relu, relu_to_qcfs, train  # noqa: E402
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4, 5])
@@ -156,3 +156,22 @@ def test_train_config_validates():
         TrainConfig(epochs=0)
     with pytest.raises(ValueError, match="reg"):
         TrainConfig(reg=-1.0)
+
+
+def test_relu_pretraining_then_qcfs_finetuning(digits):
+    """Paper A.9: a ReLU network, converted to QCFS and fine-tuned briefly, converts exactly."""
+    train_set, test = digits
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        m = DigitsCNN(relu=True, residual=False, channels=(4, 8))
+        train(m, train_set, TrainConfig(epochs=3, seed=0))
+        relu_acc = evaluate(m, test)
+        log = finetune_from_relu(m, train_set, bits=4, config=TrainConfig(epochs=2, lr=0.01, seed=1))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(log.ce) == 2
+    assert evaluate(m, test) > relu_acc - 0.05 and evaluate(m, test) > 0.8
+    inet = convert(import_model(m.double(), datasets.input_node()))
+    assert np.array_equal(simulate(inet, test.x, mode="literal").predictions(inet), integer_ann(inet, test.x).predictions(inet))
