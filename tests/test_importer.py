@@ -143,3 +143,25 @@ def test_flatten_must_keep_batch():
 def test_not_a_module():
     with pytest.raises(GoldenError, match="torch.nn.Module"):
         import_model(object(), datasets.input_node())
+
+
+def test_flatten_spellings_and_view_refused():
+    class Kw(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(x, start_dim=1))
+
+    class Method(Kw):
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    class View(Kw):
+        def forward(self, x):
+            return self.fc(x.view(x.size(0), -1))
+
+    for cls in (Kw, Method):
+        assert [n.op for n in import_model(cls(), datasets.input_node()).nodes] == ["input", "flatten", "linear"]
+    _err(View(), r"method \.size\(\).*torch.flatten\(x, 1\)")

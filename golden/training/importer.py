@@ -108,9 +108,9 @@ def _module_node(name: str, src: str, qual: str, m: nn.Module):
 
 
 def _flatten_args(node: fx.Node, where: str) -> fx.Node:
-    args = list(node.args) + [node.kwargs.get(k) for k in ("start_dim", "end_dim") if k in node.kwargs]
-    start = args[1] if len(args) > 1 else 0
-    end = args[2] if len(args) > 2 else -1
+    args = list(node.args)
+    start = args[1] if len(args) > 1 else node.kwargs.get("start_dim", 0)
+    end = args[2] if len(args) > 2 else node.kwargs.get("end_dim", -1)
     if start != 1 or end != -1:
         raise GoldenError(f"importer: {where}: flatten must keep the batch dimension (start_dim=1, end_dim=-1), got {start}, {end}")
     return args[0]
@@ -185,7 +185,8 @@ def import_model(model: nn.Module, input: Input, name: str = "imported") -> Netw
                 alias[node.name] = ir.name
         elif node.op in ("call_function", "call_method"):
             fn = node.target
-            where = f"operation {node.name!r} ({fn if isinstance(fn, str) else getattr(fn, '__name__', fn)})"
+            what = f"method .{fn}()" if isinstance(fn, str) else f"function {getattr(fn, '__qualname__', fn)}"
+            where = f"operation {node.name!r}"
             if fn in (operator.add, operator.iadd, torch.add, "add", "add_"):
                 args = list(node.args)
                 if len(args) != 2 or node.kwargs.get("alpha", 1) != 1 or set(node.kwargs) - {"alpha"}:
@@ -197,8 +198,10 @@ def import_model(model: nn.Module, input: Input, name: str = "imported") -> Netw
                 raise _unsupported(where, "max pooling", _HINTS[nn.MaxPool2d])
             elif fn in (torch.relu, torch.nn.functional.relu, "relu"):
                 raise _unsupported(where, "relu", _HINTS[nn.ReLU])
+            elif fn in ("view", "reshape", "size", torch.reshape):
+                raise _unsupported(where, what, "flatten with torch.flatten(x, 1) or nn.Flatten() instead of view/reshape")
             else:
-                raise _unsupported(where, f"function {fn if isinstance(fn, str) else getattr(fn, '__qualname__', fn)}")
+                raise _unsupported(where, what)
             nodes.append(ir)
             alias[node.name] = ir.name
         elif node.op == "output":
