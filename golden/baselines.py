@@ -15,14 +15,15 @@ currents, so that a spike at step ``t`` stands for ``w(t)`` input codes:
 * ``modified_if=True``: accumulate all ``T`` steps first, then fire ``T`` steps (the
   paper's neuron).  ``False``: the standard IF neuron, which integrates and fires in
   the same step.  Either way the threshold of step ``t`` is ``S * w(t)`` (a spike
-  subtracts exactly what it transmits; reset by subtraction, fires on ``>=``), and the
-  membrane starts at half the smallest threshold (QCFS's ``theta / 2`` for the rate
-  code, half an output LSB for ours at ``T = B``).
+  subtracts exactly what it transmits; reset by subtraction, fires on ``>=``).  The
+  membrane starts at half an output LSB (``S // 2``, the QCFS rounding of the exact
+  network) with the left shift, and at ``theta / 2`` (QCFS) for the rate code.
 
 The first layer receives the pixels as a direct current, ``1/T`` of the full
 product per step.  Everything is scaled by an integer ``D`` (a multiple of ``2T``)
 so that the arithmetic is exact integer arithmetic: with all three switches on and
-``T = B`` the result equals :func:`golden.simulate.simulate` bit for bit (tested).
+any ``T <= B`` the result equals :func:`golden.simulate.simulate` bit for bit (tested),
+``T < B`` included (the ``T`` most significant bits).
 
 :func:`rate_coded` is the QCFS baseline (all switches off).
 """
@@ -92,7 +93,10 @@ def variant(inet: IntNetwork, x, T: int, *, left_shift: bool, bias_shift: bool, 
             continue
         S = ops.channel_view(layer.S, cur.ndim - 1)
         thr = [S * wD[t] for t in range(T)]
-        u = np.broadcast_to(thr[-1] // 2 if left_shift else thr[0] // 2, cur.shape[1:]).astype(np.int64)
+        # initial membrane: half an output LSB (QCFS rounding, as the exact network) with the
+        # left shift; theta / 2 of the rate code (QCFS) without it
+        u0 = ops.channel_view(layer.half, cur.ndim - 1) * D if left_shift else thr[0] // 2
+        u = np.broadcast_to(u0, cur.shape[1:]).astype(np.int64)
         out = np.zeros(cur.shape, dtype=np.uint8)
         if modified_if:
             u = u + cur.sum(0)
