@@ -37,7 +37,8 @@ import numpy as np
 from . import ops
 from .convert import IntNetwork
 from .errors import GoldenError
-from .simulate import apply_term, check_input_int
+from .reference import check_input
+from .simulate import apply_term
 
 
 @dataclass
@@ -60,7 +61,7 @@ def variant(inet: IntNetwork, x, T: int, *, left_shift: bool, bias_shift: bool, 
     T = int(T)
     B = inet.bits
     L = (1 << B) - 1
-    x = check_input_int(inet, x)
+    x = check_input(inet, x)
     extra = (T - B) if (left_shift and T > B) else 0
     D = 2 * T * (1 << extra)
     worst = max(l.acc_bits for l in inet.layers) + int(np.ceil(np.log2(D))) + int(np.ceil(np.log2(T))) + 2

@@ -26,8 +26,9 @@ def qcfs_codes(x: np.ndarray, lam: float, bits: int) -> np.ndarray:
     return np.clip(np.floor(x * L / lam + 0.5), 0, L).astype(np.int64)
 
 
-def check_input(net: Network, x: np.ndarray, source: str = "input") -> np.ndarray:
-    """Validate a batch of pixel codes against the network's input node; return int64."""
+def check_input(net, x: np.ndarray, source: str = "input") -> np.ndarray:
+    """Validate a batch of pixel codes against ``net.input`` (a :class:`Network` or an
+    integer network: anything with ``.input`` and ``.name``); return int64."""
     inp = net.input
     x = np.asarray(x)
     if x.ndim != len(inp.shape) + 1 or x.shape[1:] != inp.shape:

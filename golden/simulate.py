@@ -170,21 +170,13 @@ def simulate(inet: IntNetwork, x, T: int | None = None, mode: str = "fast", prog
     if mode not in MODES:
         raise GoldenError(f"simulate: mode must be one of {MODES}, not {mode!r}")
     T = _check_T(inet, T)
-    res = SimResult(T=T, pixels=check_input_int(inet, x))
+    res = SimResult(T=T, pixels=check_input(inet, x))
     run = _run_layer_fast if mode == "fast" else _run_layer_literal
     for layer in inet.layers:
         run(inet, layer, res)
         if progress is not None:
             progress(layer.name)
     return res
-
-
-def check_input_int(inet: IntNetwork, x) -> np.ndarray:
-    class _N:  # adapter: check_input only needs .input and .name
-        input = inet.input
-        name = inet.name
-
-    return check_input(_N, x)
 
 
 def integer_ann(inet: IntNetwork, x, T: int | None = None) -> SimResult:
