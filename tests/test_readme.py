@@ -53,7 +53,7 @@ def workdir(tmp_path_factory):
 
 def test_readme_starts_with_the_two_commands():
     first = re.search(r"```bash\n(.*?)```", README, flags=re.S).group(1).strip().splitlines()
-    assert [l.split("#")[0].strip() for l in first] == ["pip install -e . && accel demo", "bash .ci/run"]
+    assert [l.split("#")[0].strip() for l in first] == ['pip install -e ".[demo]" && accel demo', "bash .ci/run"]
 
 
 def test_readme_has_commands():
