@@ -29,6 +29,7 @@ import numpy as np
 from .ui import console, progress
 
 SHAPES = "1,2,4,8,16"
+SMALL_CONFIG = Path(__file__).resolve().parent / "configs" / "small.toml"
 
 
 def register(sub) -> None:
@@ -165,7 +166,7 @@ def run(args) -> int:
     from .config import load_config
     from .model import check_fits, profile
 
-    cfg = load_config(None)
+    cfg = load_config(SMALL_CONFIG)  # SRAMs sized for a small network (the default is sized for VGG16)
     shapes = sw.parse_shapes(args.rows, args.cols)
     prof = profile(inet, res)
     check_fits(prof, cfg)
@@ -174,7 +175,7 @@ def run(args) -> int:
         points = sw.sweep(prof, cfg, shapes, progress=lambda: bar.advance(task), energy=energy_hook())
     print_points(points, cfg, title=f"{net.name}: {len(test)} digits images, per inference at {cfg.clock_mhz:g} MHz")
     meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": "digits test split", "T": res.T,
-            "images": prof.images, "clock_mhz": cfg.clock_mhz}
+            "images": prof.images, "clock_mhz": cfg.clock_mhz, "config": str(cfg.source)}
     sw.write_csv(points, partial / "sweep.csv")
     sw.write_json(points, partial / "sweep.json", meta)
     if plots:
@@ -274,7 +275,7 @@ def _summary_md(s: dict, acc, rep, front, plots: bool) -> str:
         "|---|---:|---:|",
         *[f"| {r.baseline} | {r.compute:.2f}x | {r.total:.2f}x |" for r in rep.ratios],
         "",
-        "## PE-array sweep (Pareto front)",
+        "## PE-array sweep (Pareto front in cycles; config `accel/configs/small.toml`)",
         "",
         "| array | PEs | cycles | latency (us) | utilization | energy (nJ) |",
         "|---|---:|---:|---:|---:|---:|",
