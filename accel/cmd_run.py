@@ -55,12 +55,20 @@ def register(sub) -> None:
 
 
 def get_inputs(args, net) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pixel codes (and labels, if known) from --input, --random or --digits, checked against ``net``."""
+    from golden.reference import check_input
+
+    x, y, source = _raw_inputs(args, net)
+    return check_input(net, x, source=source), y
+
+
+def _raw_inputs(args, net):
     if args.input is not None:
-        return load_inputs(args.input)
+        return (*load_inputs(args.input), f"input file {args.input}")
     if args.random is not None:
         if args.random < 1:
             raise UsageError(f"--random must be >= 1, not {args.random}")
-        return random_inputs(np.random.default_rng(args.seed), net.input.shape, net.input.bits, args.random), None
+        return random_inputs(np.random.default_rng(args.seed), net.input.shape, net.input.bits, args.random), None, "--random"
     if args.digits is not None:
         from golden.datasets import digits_test
 
@@ -68,7 +76,7 @@ def get_inputs(args, net) -> tuple[np.ndarray, np.ndarray | None]:
         x, y = split.x, split.y
         if args.digits >= 0:
             x, y = x[: args.digits], y[: args.digits]
-        return x, y
+        return x, y, "the digits test split"
     raise UsageError("give one of --input FILE, --random N or --digits [N]")
 
 
