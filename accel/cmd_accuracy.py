@@ -71,7 +71,7 @@ def _num(v: float) -> str:
     return f"{100 * v:.2f}"
 
 
-def _print(rep, console) -> None:
+def print_report(rep, console) -> None:
     from rich.table import Table
 
     B = rep.bits
@@ -132,11 +132,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     model = args.model if args.model is not None else accuracy.DEFAULT_MODEL
     rep = _evaluate(model, args, console)
-    _print(rep, console)
+    print_report(rep, console)
     other = None
     if args.compare is not None:
         other = _evaluate(args.compare, args, console)
-        _print(other, console)
+        print_report(other, console)
         console.print(
             f"spikes per image: {rep.model} {rep.spikes_per_image:.1f}, {other.model} {other.spikes_per_image:.1f} "
             f"({other.spikes_per_image / max(rep.spikes_per_image, 1e-9):.2f}x); SNN accuracy at T = {rep.bits}: "

@@ -110,7 +110,7 @@ def run(args) -> int:
     console.rule("[bold]2. accuracy on the digits test split")
     from golden import accuracy
 
-    from .cmd_accuracy import _print as print_accuracy
+    from .cmd_accuracy import print_report as print_accuracy
 
     with progress() as bar:
         task = bar.add_task("accuracy", total=accuracy.steps(inet))
