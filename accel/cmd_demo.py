@@ -256,7 +256,7 @@ def _summary_md(s: dict, acc, rep, front, plots: bool) -> str:
         f"- float QCFS ANN: {100 * acc.float_ann:.2f} %",
         f"- integer ANN: {100 * acc.integer_ann:.2f} %",
         *[f"- bit-serial SNN, T = {T}: {100 * a:.2f} %" for T, a in acc.snn.items()],
-        f"- rate-coded QCFS SNN: " + ", ".join(f"T = {T}: {100 * a:.2f} %" for T, a in acc.rate_coded.items()),
+        "- rate-coded QCFS SNN: " + ", ".join(f"T = {T}: {100 * a:.2f} %" for T, a in acc.rate_coded.items()),
         f"- **images whose SNN (T = {B}) prediction differs from the integer ANN's: {acc.mismatches}**; "
         f"neuron codes that differ: {acc.code_mismatches}",
         f"- spikes per image at T = {B}: {acc.spikes_per_image:.1f}",

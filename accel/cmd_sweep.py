@@ -149,7 +149,6 @@ def energy_hook(costs=None, disabled: bool = False):
 
 def print_points(points, cfg, title: str) -> None:
     """Print sweep points as a rich table (also used by ``accel demo``)."""
-    from rich.table import Table
 
     from .ui import console
 

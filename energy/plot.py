@@ -22,7 +22,6 @@ def plot_report(rep: EnergyReport, path) -> Path:
         raise EnergyError("--plot needs matplotlib (pip install 'snnbits[plot]')") from None
     path = Path(path)
     n = rep.images
-    cats = COMPUTE_CATEGORIES + MEMORY_CATEGORIES
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [3, 3, 2]})
     names = [l.layer for l in rep.ours.layers]
     cmap = plt.get_cmap("tab10")

@@ -22,13 +22,13 @@ File format of ``digits_test.npz`` (loaded with ``allow_pickle=False``):
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import GoldenError
+from .npzio import read_npz
 from .ir import Input
 
 SCHEMA_VERSION = 1
@@ -112,13 +112,7 @@ def write_test_split(path=None) -> Path:
 def load_split(path) -> Split:
     """Read and validate a data set file written by :func:`write_test_split`."""
     src = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise GoldenError(f"data file {src}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise GoldenError(f"data file {src}: not a readable .npz data file ({e})") from None
+    files = read_npz(path, "data")
     if set(files) != {"info.json", "x", "y"}:
         raise GoldenError(f"data file {src}: entries {sorted(files)}, expected ['info.json', 'x', 'y']")
     try:

@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -32,6 +31,7 @@ from typing import ClassVar
 import numpy as np
 
 from .errors import GoldenError
+from .npzio import json_entry, read_npz
 
 SCHEMA_VERSION = 1
 FORMAT = "snnbits-model"
@@ -382,19 +382,8 @@ def load(path) -> Network:
     """
     path = Path(path)
     src = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = dict((k, z[k]) for k in z.files)
-    except FileNotFoundError:
-        raise GoldenError(f"model file {src}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise GoldenError(f"model file {src}: not a readable .npz model file ({e})") from None
-    if "graph.json" not in files:
-        raise GoldenError(f"model file {src}: no 'graph.json' entry; not a {FORMAT} file")
-    try:
-        g = json.loads(files.pop("graph.json").astype(np.uint8).tobytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise GoldenError(f"model file {src}: 'graph.json' is not valid UTF-8 JSON ({e})") from None
+    files = read_npz(path, "model")
+    g = json_entry(files, "graph.json", "model", src)
     if not isinstance(g, dict):
         raise GoldenError(f"model file {src}: 'graph.json' must be a JSON object")
     if g.get("format") != FORMAT:

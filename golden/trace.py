@@ -30,7 +30,6 @@ codes equal the bits of the spikes) and refuses what it does not understand.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 
 from .convert import IntNetwork
 from .errors import GoldenError
+from .npzio import json_entry, read_npz
 from .simulate import SimResult
 
 SCHEMA_VERSION = 1
@@ -131,18 +131,8 @@ def _need(cond: bool, src: str, msg: str) -> None:
 def load(path) -> Trace:
     """Read and validate a trace file; raise :class:`GoldenError` naming file, field and value."""
     src = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise GoldenError(f"trace file {src}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise GoldenError(f"trace file {src}: not a readable .npz trace ({e})") from None
-    _need("meta.json" in files, src, "no 'meta.json' entry; not a trace file")
-    try:
-        meta = json.loads(files.pop("meta.json").astype(np.uint8).tobytes().decode())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise GoldenError(f"trace file {src}: 'meta.json' is not valid JSON ({e})") from None
+    files = read_npz(path, "trace")
+    meta = json_entry(files, "meta.json", "trace", src)
     _need(isinstance(meta, dict), src, "'meta.json' must be a JSON object")
     _need(meta.get("format") == FORMAT, src, f"field 'format' is {meta.get('format')!r}, expected {FORMAT!r}")
     _need(

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from accel.cli import main
 

@@ -1,7 +1,6 @@
 """Model and trace files: round trips, and a clear error for every kind of bad input."""
 
 import json
-import zipfile
 
 import numpy as np
 import pytest
@@ -97,6 +96,12 @@ def test_not_a_model(tmp_path):
     np.savez(p, a=np.zeros(2))
     with pytest.raises(GoldenError, match=r"no 'graph.json' entry"):
         ir.load(p)
+    npy = tmp_path / "array.npy"
+    np.save(npy, np.zeros(3))
+    with pytest.raises(GoldenError, match=r"array.npy: not a readable .npz model file \(a single .npy array"):
+        ir.load(npy)
+    with pytest.raises(GoldenError, match=r"array.npy: not a readable .npz trace file"):
+        trace.load(npy)
 
 
 def test_pickled_arrays_are_refused(model_file):
