@@ -62,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    return dispatch(build_parser(), argv)
+
+
+def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse ``argv`` and run the chosen subcommand's ``func``; the project's own errors
+    become ``error: ...`` on stderr and exit code 2 (shared by ``accel`` and ``energy``)."""
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -14,7 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-from golden.errors import GoldenError
 
 from .counts import COMPUTE_CATEGORIES, DATAFLOWS, MEMORY_CATEGORIES
 from .errors import EnergyError
@@ -62,16 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (EnergyError, GoldenError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    from accel.cli import dispatch
+
+    return dispatch(build_parser(), argv)
 
 
 def cmd_report(args) -> int:
