@@ -150,6 +150,16 @@ def _r(x: float) -> float:
     return float(f"{x:.6g}")
 
 
+def _energies(e, n: int) -> dict:
+    """Per-image energy totals of a method or a layer (both have the same four views)."""
+    return {
+        "compute_energy_pj": _r(e.compute_energy_pj / n),
+        "memory_energy_pj": _r(e.memory_energy_pj / n),
+        "total_energy_pj": _r(e.total_energy_pj / n),
+        "by_category_energy_pj": {k: _r(v / n) for k, v in e.by_category().items()},
+    }
+
+
 def _method_json(m: WorkloadEnergy) -> dict:
     n = m.images
     return {
@@ -157,17 +167,11 @@ def _method_json(m: WorkloadEnergy) -> dict:
         "description": m.description,
         "estimated": m.estimated,
         "note": m.note,
-        "compute_energy_pj": _r(m.compute_energy_pj / n),
-        "memory_energy_pj": _r(m.memory_energy_pj / n),
-        "total_energy_pj": _r(m.total_energy_pj / n),
-        "by_category_energy_pj": {k: _r(v / n) for k, v in m.by_category().items()},
+        **_energies(m, n),
         "layers": [
             {
                 "layer": l.layer,
-                "compute_energy_pj": _r(l.compute_energy_pj / n),
-                "memory_energy_pj": _r(l.memory_energy_pj / n),
-                "total_energy_pj": _r(l.total_energy_pj / n),
-                "by_category_energy_pj": {k: _r(v / n) for k, v in l.by_category().items()},
+                **_energies(l, n),
                 "compute": [
                     {"category": r.category, "op": r.op, "bits": r.bits, "bits_b": r.bits_b, "ops": r.ops,
                      "unit_energy_pj": _r(r.unit_energy_pj), "energy_pj": _r(r.energy_pj / n)}
