@@ -125,10 +125,6 @@ class IntLayer:
     def sources(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.source for t in self.terms))
 
-    @property
-    def channels(self) -> int:
-        return self.out_shape[0]
-
 
 @dataclass(frozen=True, eq=False)
 class IntNetwork:
