@@ -1,9 +1,9 @@
 """The one exception type of the accelerator model (``accel``)."""
 
-from __future__ import annotations
+from snnbits.errors import SnnbitsError
 
 
-class AccelError(ValueError):
+class AccelError(SnnbitsError):
     """A user error in the accelerator model: bad config file, array shape, trace or option.
 
     Messages name the operation or file, the field and the offending value; the
