@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from accel.cli import main
+from snnbits.cli.accel import main
 from accel.config import ArrayConfig
 from accel.errors import AccelError
 from accel.model import evaluate, profile

@@ -3,7 +3,7 @@
 import json
 
 
-from accel.cli import main
+from snnbits.cli.accel import main
 
 FAST = ["--rows", "1,2", "--cols", "1,2", "--no-plots"]
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from accel import cmd_rtl
+from snnbits.cli.accel import rtl as cmd_rtl
 from rtl.generate import generate_verilog
 from rtl.pe import Comparator, NeuronPE
 

@@ -9,8 +9,8 @@ from rich.table import Table
 
 from golden.convert import convert
 
-from .cmd_run import add_model_options
-from .ui import console
+from .run import add_model_options
+from snnbits.cli.ui import console
 
 
 def register(sub) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .counts import COMPUTE_CATEGORIES, MEMORY_CATEGORIES
-from .errors import EnergyError
-from .report import EnergyReport
+from energy.counts import COMPUTE_CATEGORIES, MEMORY_CATEGORIES
+from energy.errors import EnergyError
+from energy.report import EnergyReport
 
 
 def plot_report(rep: EnergyReport, path) -> Path:

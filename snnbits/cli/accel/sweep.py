@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .errors import AccelError
+from accel.errors import AccelError
 
 
 def _sizes(option: str):
@@ -25,7 +25,7 @@ def _sizes(option: str):
 
 
 def register(sub) -> None:
-    from .cmd_run import add_model_options
+    from .run import add_model_options
 
     p = sub.add_parser(
         "sweep",
@@ -79,7 +79,7 @@ def _inputs(args, inet, net):
                              f"{tr.meta['bitplanes']}, but the sweep converts with weight_bits={inet.weight_bits} "
                              f"bitplanes={inet.bitplanes}; pass the same --weight-bits/--bitplanes")
         return tr.result, f"trace {args.trace}"
-    from .cmd_run import get_inputs
+    from .run import get_inputs
 
     if args.digits is not None:
         from golden.datasets import digits_test
@@ -99,10 +99,10 @@ def run(args) -> int:
     from golden.convert import convert
     from golden.models import load_model
 
-    from . import sweep as sw
-    from .config import load_config
-    from .model import check_fits, profile
-    from .ui import console, progress
+    from accel import sweep as sw
+    from accel.config import load_config
+    from accel.model import check_fits, profile
+    from snnbits.cli.ui import console, progress
 
     cfg = load_config(args.config)
     if args.clock_mhz is not None:
@@ -150,7 +150,7 @@ def energy_hook(costs=None, disabled: bool = False):
 def print_points(points, cfg, title: str) -> None:
     """Print sweep points as a rich table (also used by ``accel demo``)."""
 
-    from .ui import console
+    from snnbits.cli.ui import console
 
     t = Table(title=f"{title} (* Pareto front)",
               caption="us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights (shown when nonzero); "

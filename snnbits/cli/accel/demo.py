@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .ui import console, progress
+from accel.config import DEFAULT_CONFIG
+from snnbits.cli.ui import console, progress
 
 SHAPES = "1,2,4,8,16"
-SMALL_CONFIG = Path(__file__).resolve().parent / "configs" / "small.toml"
+SMALL_CONFIG = DEFAULT_CONFIG.with_name("small.toml")
 
 
 def register(sub) -> None:
@@ -45,7 +46,7 @@ def register(sub) -> None:
                    help="model file (default: the bundled digits model); its input must match the digits data")
     p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
                    help="output folder (default: ./demo-out; replaced when the run completes)")
-    from .cmd_sweep import _sizes
+    from .sweep import _sizes
 
     p.add_argument("--rows", type=_sizes("--rows"), default=SHAPES, metavar="R,R,...",
                    help=f"array rows to sweep (default: {SHAPES})")
@@ -91,7 +92,7 @@ def run(args) -> int:
 
     # 1. conversion -------------------------------------------------------------
     console.rule("[bold]1. conversion")
-    from .cmd_info import info_json, info_table
+    from .info import info_json, info_table
 
     net = load_model(args.model)
     inet = convert(net)
@@ -110,7 +111,7 @@ def run(args) -> int:
     console.rule("[bold]2. accuracy on the digits test split")
     from golden import accuracy
 
-    from .cmd_accuracy import print_report as print_accuracy
+    from .accuracy import print_report as print_accuracy
 
     with progress() as bar:
         task = bar.add_task("accuracy", total=accuracy.steps(inet))
@@ -142,7 +143,7 @@ def run(args) -> int:
 
     # 4. energy -----------------------------------------------------------------
     console.rule("[bold]4. energy (45 nm)")
-    from energy.cli import print_table, to_csv
+    from snnbits.cli.energy.render import print_table, to_csv
     from energy.costs import load_costs
     from energy.report import energy_report, to_json
 
@@ -152,7 +153,7 @@ def run(args) -> int:
     _write_json(partial / "energy.json", ej)
     (partial / "energy.csv").write_text(to_csv(rep))
     if plots:
-        from energy.plot import plot_report
+        from snnbits.cli.energy.plot import plot_report
 
         plot_report(rep, partial / "energy.png")
     summary["energy"] = {"ours_compute_pj_per_image": rep.ours.compute_energy_pj_per_image,
@@ -161,10 +162,10 @@ def run(args) -> int:
 
     # 5. sweep ------------------------------------------------------------------
     console.rule("[bold]5. PE-array sweep (cycle model)")
-    from . import sweep as sw
-    from .cmd_sweep import energy_hook, print_points
-    from .config import load_config
-    from .model import check_fits, profile
+    from accel import sweep as sw
+    from .sweep import energy_hook, print_points
+    from accel.config import load_config
+    from accel.model import check_fits, profile
 
     cfg = load_config(SMALL_CONFIG)  # SRAMs sized for a small network (the default is sized for VGG16)
     shapes = sw.parse_shapes(args.rows, args.cols)
@@ -218,7 +219,7 @@ def _cosim(args, inet, test, folder: Path) -> dict:
     try:
         rows, cols = (int(v) for v in args.cosim_shape.lower().split("x"))
     except ValueError:
-        from .cli import UsageError
+        from snnbits.cli.dispatch import UsageError
 
         raise UsageError(f"--cosim-shape must look like 4x4, not {args.cosim_shape!r}") from None
     x = test.x[: args.cosim_images]

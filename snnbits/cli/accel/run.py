@@ -13,9 +13,9 @@ from golden.models import load_model
 from golden.random import random_inputs
 from golden.simulate import MODES, simulate
 
-from .cli import UsageError
-from .inputs import load_inputs
-from .ui import console, layer_progress
+from snnbits.cli.dispatch import UsageError
+from snnbits.cli.inputs import load_inputs
+from snnbits.cli.ui import console, layer_progress
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
