@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from snnbits.cli.dispatch import dispatch
+from snnbits.cli.dispatch import EXIT_CODES_HELP, add_global_options, dispatch
 
 #: subcommand modules, in the order ``accel --help`` lists them
 COMMANDS = (
@@ -31,11 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
             "integer spiking network that runs T = B time steps, simulate it bit-exactly, generate "
             "its RTL and model the accelerator."
         ),
-        epilog="Run 'accel COMMAND --help' for the options of one command.",
+        epilog=f"Run 'accel COMMAND --help' for the options of one command. {EXIT_CODES_HELP}.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in COMMANDS:
         importlib.import_module(mod).register(sub)
+    add_global_options(parser)
     return parser
 
 

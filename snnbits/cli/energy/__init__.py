@@ -15,7 +15,7 @@ from pathlib import Path
 from energy.counts import DATAFLOWS
 from energy.errors import EnergyError
 from energy.report import report_from_files, to_json
-from snnbits.cli.dispatch import dispatch
+from snnbits.cli.dispatch import EXIT_CODES_HELP, add_global_options, dispatch
 
 from .render import print_table, to_csv
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="energy",
         description="45 nm energy model of the bit-serial SNN: energy = per-operation cost table x operation counts.",
-        epilog="Run 'energy report --help' for the options.",
+        epilog=f"Run 'energy report --help' for the options. {EXIT_CODES_HELP}.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser(
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                    help="also write a stacked bar chart of the energy per layer and per method")
     p.set_defaults(func=cmd_report)
+    add_global_options(parser)
     return parser
 
 
