@@ -13,9 +13,11 @@ value lands in ``SweepPoint.energy_pj`` and in every table and file.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import csv
 import json
 import os
+import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -87,6 +89,12 @@ _PROFILE: NetworkProfile | None = None
 def _init_worker(prof: NetworkProfile) -> None:
     global _PROFILE
     _PROFILE = prof
+    # Ctrl-C reaches the whole process group: the parent alone handles it (cancels the
+    # queue, waits for the shapes in flight), so workers never die mid-task with a traceback.
+    # The parent forks with SIGINT blocked, so none arrives before it is ignored here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _eval_local(cfg: ArrayConfig, energy) -> SweepPoint:
@@ -95,6 +103,19 @@ def _eval_local(cfg: ArrayConfig, energy) -> SweepPoint:
 
 def _eval_with(prof: NetworkProfile, cfg: ArrayConfig, energy) -> SweepPoint:
     return point(evaluate(prof, cfg), energy)
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Hold back SIGINT in this thread (a Ctrl-C meanwhile is delivered on exit)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def parse_shapes(rows, cols) -> list[tuple[int, int]]:
@@ -170,12 +191,16 @@ def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | Non
                     progress()
         else:
             points = [None] * len(cfgs)
-            with cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(prof,)) as ex:
-                futs = {ex.submit(_eval_local, c, energy): i for i, c in enumerate(cfgs)}
+            ex = cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(prof,))
+            try:
+                with _sigint_blocked():  # workers start here
+                    futs = {ex.submit(_eval_local, c, energy): i for i, c in enumerate(cfgs)}
                 for f in cf.as_completed(futs):
                     points[futs[f]] = f.result()
                     if progress:
                         progress()
+            finally:  # on an error or Ctrl-C: drop the queue, and leave no worker behind
+                ex.shutdown(wait=True, cancel_futures=True)
     points.sort(key=lambda p: (p.pes, p.rows))
     front = pareto_front(points)
     return [p if not f else _with(p, pareto=True) for p, f in zip(points, front)]

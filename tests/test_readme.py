@@ -84,7 +84,8 @@ def test_readme_command(cmd, workdir):
         out = workdir / "demo-out"
         for f in ("summary.md", "accuracy.png", "energy.png", "sweep.png", "trace.npz", "energy.json"):
             assert (out / f).is_file(), f
-        assert not (workdir / "demo-out.partial").exists()
+        assert (out / ".snnbits-demo").is_file()
+        assert not [p for p in workdir.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
 def test_readme_python_import_snippet(workdir):

@@ -37,6 +37,11 @@ def esc(text) -> str:
     return escape(printable(text))
 
 
+def plot_text(text) -> str:
+    """User-supplied text made safe for a matplotlib label (no mathtext, no control characters)."""
+    return printable(text).replace("$", r"\$")
+
+
 def progress() -> Progress:
     """A progress bar on stderr (hidden when stderr is not a terminal)."""
     return Progress(

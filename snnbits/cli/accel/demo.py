@@ -13,8 +13,11 @@ Stages (each prints what it measured; every number comes from this run):
 6. co-simulate a few test images through the RTL PE array (skipped, with a
    message, when no simulator is installed): spikes == golden, cycles == model.
 
-Everything lands in ``OUT.partial`` and is renamed to ``OUT`` only when all stages
-are done, so an interrupted run never leaves a folder that looks complete.
+Everything is built in a temporary folder next to ``OUT`` and swapped in for ``OUT``
+only when all stages are done (:func:`snnbits.cli.output.building`): an interrupted
+or failed run leaves ``OUT`` as it was.  An existing ``OUT`` is replaced only if an
+earlier ``accel demo`` made it (it holds the marker file ``.snnbits-demo``) or if it is
+empty; any other folder is refused before any work starts.
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from accel.config import DEFAULT_CONFIG
-from snnbits.cli.ui import console, progress
+from snnbits.cli.dispatch import UsageError
+from snnbits.cli.output import building, check_folder
+from snnbits.cli.ui import console, esc, plot_text, progress
+
+#: the file that marks a folder as made by ``accel demo`` (and so replaceable by it)
+MARKER = ".snnbits-demo"
 
 SHAPES = "1,2,4,8,16"
 SMALL_CONFIG = DEFAULT_CONFIG.with_name("small.toml")
@@ -45,7 +53,9 @@ def register(sub) -> None:
     p.add_argument("model", nargs="?", default="default", metavar="MODEL",
                    help="model file (default: the bundled digits model); its input must match the digits data")
     p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
-                   help="output folder (default: ./demo-out; replaced when the run completes)")
+                   help=f"output folder (default: ./demo-out), swapped in when the run completes; an existing "
+                        f"folder is replaced only if an earlier demo made it (it holds {MARKER}) or it is empty; "
+                        "missing parent folders are created")
     from .sweep import _sizes
 
     p.add_argument("--rows", type=_sizes("--rows"), default=SHAPES, metavar="R,R,...",
@@ -75,17 +85,38 @@ def _plots_available(args) -> bool:
     return True
 
 
+def _cosim_shape(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--cosim-shape must look like 4x4, not {text!r}") from None
+    if not (1 <= rows <= 64 and 1 <= cols <= 64):
+        raise UsageError(f"--cosim-shape must have 1..64 rows and columns, not {text!r}")
+    return rows, cols
+
+
 def run(args) -> int:
+    from golden.models import resolve
+
+    out = check_folder(args.out, "--out", MARKER, inputs=[resolve(args.model)])
+    _cosim_shape(args.cosim_shape)
+    with building(args.out, "--out", MARKER, note="made by 'accel demo'; the next 'accel demo' into this folder "
+                                                "replaces it\n") as partial:
+        summary = _build(args, partial)
+    console.rule()
+    console.print(f"[bold]done in {summary['seconds']:.0f} s; everything is in {esc(out)}[/bold] "
+                  f"(summary.md, widths.json, accuracy.*, trace.npz, energy.*, sweep.*"
+                  f"{', cosim.json' if summary['cosim']['status'] == 'ran' else ''})")
+    return 0
+
+
+def _build(args, partial: Path) -> dict:
+    """Run every stage, writing into ``partial``; return the summary."""
     from golden import datasets, trace
     from golden.convert import convert
     from golden.errors import GoldenError
     from golden.models import load_model, resolve
 
-    out: Path = args.out
-    partial = out.with_name(out.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
     plots = _plots_available(args)
     t_start = time.perf_counter()
     summary: dict = {"model_file": str(resolve(args.model))}
@@ -174,13 +205,13 @@ def run(args) -> int:
     with progress() as bar:
         task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))
         points = sw.sweep(prof, cfg, shapes, progress=lambda: bar.advance(task), energy=energy_hook())
-    print_points(points, cfg, title=f"{net.name}: {len(test)} digits images, per inference at {cfg.clock_mhz:g} MHz")
+    print_points(points, cfg, title=f"{esc(net.name)}: {len(test)} digits images, per inference at {cfg.clock_mhz:g} MHz")
     meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": "digits test split", "T": res.T,
             "images": prof.images, "clock_mhz": cfg.clock_mhz, "config": str(cfg.source)}
     sw.write_csv(points, partial / "sweep.csv")
     sw.write_json(points, partial / "sweep.json", meta)
     if plots:
-        sw.plot(points, partial / "sweep.png", title=f"{net.name}: PE-array sweep, per inference")
+        sw.plot(points, partial / "sweep.png", title=f"{plot_text(net.name)}: PE-array sweep, per inference")
     front = [p for p in points if p.pareto]
     summary["sweep"] = {"shapes": len(points), "pareto": [p.flat() for p in front]}
 
@@ -192,14 +223,7 @@ def run(args) -> int:
     summary["seconds"] = time.perf_counter() - t_start
     _write_json(partial / "summary.json", summary)
     (partial / "summary.md").write_text(_summary_md(summary, acc, rep, front, plots))
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
-    console.rule()
-    console.print(f"[bold]done in {summary['seconds']:.0f} s; everything is in {out.resolve()}[/bold] "
-                  f"(summary.md, widths.json, accuracy.*, trace.npz, energy.*, sweep.*"
-                  f"{', cosim.json' if (out / 'cosim.json').exists() else ''})")
-    return 0
+    return summary
 
 
 def _cosim(args, inet, test, folder: Path) -> dict:
@@ -210,18 +234,13 @@ def _cosim(args, inet, test, folder: Path) -> dict:
     try:
         from rtl.cosim.runner import cosim_network, missing_simulator
     except ImportError as e:
-        console.print(f"[yellow]skipped: the RTL extra is not installed ({e}); pip install 'snnbits[rtl]'[/yellow]")
+        console.print(f"[yellow]skipped: the RTL extra is not installed ({esc(e)}); pip install 'snnbits[rtl]'[/yellow]")
         return {"status": "skipped", "reason": str(e)}
     why = missing_simulator("icarus")
     if why:
-        console.print(f"[yellow]skipped: {why}[/yellow]")
+        console.print(f"[yellow]skipped: {esc(why)}[/yellow]")
         return {"status": "skipped", "reason": why}
-    try:
-        rows, cols = (int(v) for v in args.cosim_shape.lower().split("x"))
-    except ValueError:
-        from snnbits.cli.dispatch import UsageError
-
-        raise UsageError(f"--cosim-shape must look like 4x4, not {args.cosim_shape!r}") from None
+    rows, cols = _cosim_shape(args.cosim_shape)
     x = test.x[: args.cosim_images]
     with progress() as bar:
         task = bar.add_task(f"co-simulating {len(x)} image(s) on a {rows}x{cols} array (Icarus)", total=len(inet.layers))

@@ -10,7 +10,7 @@ from rich.table import Table
 from golden.convert import convert
 
 from .run import add_model_options
-from snnbits.cli.ui import console
+from snnbits.cli.ui import console, esc
 
 
 def register(sub) -> None:
@@ -61,16 +61,16 @@ def info_table(inet, verbose: bool = False) -> Table:
     """A rich table of :func:`layer_rows`."""
     rows = layer_rows(inet)
     net = inet
-    t = Table(title=f"{net.name}: B = {inet.bits} (T = {inet.bits} steps), {inet.weight_bits}-bit weights, "
+    t = Table(title=f"{esc(net.name)}: B = {inet.bits} (T = {inet.bits} steps), {inet.weight_bits}-bit weights, "
                     f"input {inet.input.shape} x {inet.input.bits}-bit" + (" as bit planes" if inet.bitplanes else ""))
     cols = ["layer", "shape", "fan-in", "sources"] + (["folded nodes"] if verbose else []) + ["S", "w bits", "syn bits", "acc bits"]
     for col in cols:
         t.add_column(col, justify="right" if col in ("fan-in", "w bits", "syn bits", "acc bits") else "left", overflow="fold")
     for r in rows:
         S = str(r["S_min"]) if r["S_min"] == r["S_max"] else f"{r['S_min']}..{r['S_max']}"
-        cells = [r["name"] + (" (logits)" if r["kind"] == "output" else ""), "x".join(map(str, r["shape"])),
-                 str(r["fan_in"]), ", ".join(r["sources"])]
-        cells += [", ".join(r["folded"])] if verbose else []
+        cells = [esc(r["name"]) + (" (logits)" if r["kind"] == "output" else ""), "x".join(map(str, r["shape"])),
+                 str(r["fan_in"]), esc(", ".join(r["sources"]))]
+        cells += [esc(", ".join(r["folded"]))] if verbose else []
         cells += [S, str(r["weight_bits"]), str(r["syn_bits"]), str(r["acc_bits"])]
         t.add_row(*cells)
     return t

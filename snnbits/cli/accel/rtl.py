@@ -6,6 +6,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from snnbits.cli.output import building, check_folder
+from snnbits.cli.ui import printable
+
+#: the file that marks a folder as made by ``accel rtl`` (and so replaceable by it)
+MARKER = ".snnbits-rtl"
+
 
 def register(subparsers) -> None:
     """Add the ``rtl`` subcommand to an argparse ``subparsers`` object."""
@@ -16,7 +22,9 @@ def register(subparsers) -> None:
                     "Accumulator, Comparator, Reset, Shifter) into OUT.",
     )
     p.add_argument("--out", required=True, type=Path, metavar="DIR",
-                   help="output folder (created if missing); use a build folder, never a tracked one")
+                   help=f"output folder, built aside and swapped in when complete; an existing folder is replaced "
+                        f"only if an earlier 'accel rtl' made it (it holds {MARKER}) or it is empty; "
+                        "missing parent folders are created")
     p.add_argument("--acc-width", type=int, default=24, help="membrane register width (default: 24)")
     p.add_argument("--in-width", type=int, default=16,
                    help="width of the signed synaptic sum a(t) (default: 16)")
@@ -33,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from rtl.generate import generate_verilog
     from rtl.pe import Accumulator, Comparator, NeuronPE, Reset
 
+    check_folder(args.out, "--out", MARKER)
+
     try:
         neuron = NeuronPE(acc_width=args.acc_width, in_width=args.in_width,
                           s_width=args.s_width, bits=args.bits, in_bits=args.in_bits)
@@ -46,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as e:
         print(f"accel rtl: {e}", file=sys.stderr)
         return 2
-    for name, component in parts.items():
-        print(generate_verilog(component, args.out, name))
+    with building(args.out, "--out", MARKER) as tmp:
+        names = [generate_verilog(component, tmp, name).name for name, component in parts.items()]
+    for name in names:
+        print(printable(Path(args.out) / name))
     return 0

@@ -9,13 +9,14 @@ import numpy as np
 
 from golden import trace
 from golden.convert import convert
-from golden.models import load_model
+from golden.models import load_model, resolve
 from golden.random import random_inputs
 from golden.simulate import MODES, simulate
 
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.inputs import load_inputs
-from snnbits.cli.ui import console, layer_progress
+from snnbits.cli.output import FILE_HELP, check_file, writing
+from snnbits.cli.ui import console, esc, layer_progress
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -50,7 +51,8 @@ def register(sub) -> None:
     p.add_argument("-T", "--steps", type=int, default=None, metavar="T",
                    help="time steps, 1..B (default: B); T < B gives each code's T most significant bits")
     p.add_argument("--mode", choices=MODES, default="fast", help="simulation mode (default: fast)")
-    p.add_argument("--out", type=Path, required=True, metavar="TRACE", help="trace file to write (.npz)")
+    p.add_argument("--out", type=Path, required=True, metavar="TRACE",
+                   help=f"trace file to write (.npz; {FILE_HELP})")
     p.set_defaults(func=run)
 
 
@@ -81,17 +83,19 @@ def _raw_inputs(args, net):
 
 
 def run(args) -> int:
+    check_file(args.out, "--out", inputs=[resolve(args.model), args.input])
     net = load_model(args.model)
     inet = convert(net, weight_bits=args.weight_bits, bitplanes=args.bitplanes)
     x, y = get_inputs(args, net)
     with layer_progress(len(inet.layers), f"simulating ({args.mode})") as advance:
         res = simulate(inet, x, T=args.steps, mode=args.mode, progress=advance)
-    trace.save(args.out, inet, res, args.mode)
+    with writing(args.out, "--out") as tmp:
+        trace.save(tmp, inet, res, args.mode)
     pred = res.predictions(inet)
     msg = f"{len(x)} image(s), T={res.T} of B={inet.bits}, mode {args.mode}"
     if y is not None:
         msg += f", accuracy {np.mean(pred == y) * 100:.2f} %"
-    rates = ", ".join(f"{n}: {s.mean() * 100:.1f} %" for n, s in res.spikes.items())
+    rates = ", ".join(f"{esc(n)}: {s.mean() * 100:.1f} %" for n, s in res.spikes.items())
     console.print(f"simulated {msg}\nspike rate per layer (spikes / neuron / step): {rates}")
-    console.print(f"wrote {args.out}")
+    console.print(f"wrote {esc(args.out)}")
     return 0

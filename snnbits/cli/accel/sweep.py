@@ -9,6 +9,8 @@ from pathlib import Path
 from rich.table import Table
 
 from accel.errors import AccelError
+from snnbits.cli.output import FILE_HELP, check_distinct, check_file, writing
+from snnbits.cli.ui import esc, plot_text
 
 
 def _sizes(option: str):
@@ -60,9 +62,10 @@ def register(sub) -> None:
     p.add_argument("--costs", type=Path, default=None, metavar="FILE",
                    help="energy cost table for the energy column (default: the bundled 45 nm table; see energy report)")
     p.add_argument("--no-energy", action="store_true", help="leave out the energy per inference")
-    p.add_argument("--csv", type=Path, metavar="FILE", help="write every point as CSV")
-    p.add_argument("--json", type=Path, metavar="FILE", help="write every point as JSON")
-    p.add_argument("--plot", type=Path, metavar="PNG", help="plot cycles against PEs with the Pareto front")
+    p.add_argument("--csv", type=Path, metavar="FILE", help=f"write every point as CSV ({FILE_HELP})")
+    p.add_argument("--json", type=Path, metavar="FILE", help=f"write every point as JSON ({FILE_HELP})")
+    p.add_argument("--plot", type=Path, metavar="PNG",
+                   help=f"plot cycles against PEs with the Pareto front (needs matplotlib; {FILE_HELP})")
     p.set_defaults(func=run)
 
 
@@ -97,13 +100,18 @@ def run(args) -> int:
     import dataclasses
 
     from golden.convert import convert
-    from golden.models import load_model
+    from golden.models import load_model, resolve
 
     from accel import sweep as sw
     from accel.config import load_config
     from accel.model import check_fits, profile
     from snnbits.cli.ui import console, progress
 
+    outputs = {"--csv": args.csv, "--json": args.json, "--plot": args.plot}
+    for option, path in outputs.items():
+        if path is not None:
+            check_file(path, option, inputs=[resolve(args.model), args.trace, args.input, args.config, args.costs])
+    check_distinct(outputs)
     cfg = load_config(args.config)
     if args.clock_mhz is not None:
         if not args.clock_mhz > 0:
@@ -122,16 +130,22 @@ def run(args) -> int:
                           progress=lambda: bar.advance(task), energy=energy_hook(args.costs, args.no_energy))
     secs = time.perf_counter() - t0
 
-    print_points(points, cfg, title=f"{net.name}: {what}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
+    print_points(points, cfg, title=f"{esc(net.name)}: {esc(what)}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
     console.print(f"{len(points)} configurations in {secs:.2f} s ({len(points) / secs:.1f} configs/s)")
     meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": what, "T": res.T, "images": prof.images,
             "clock_mhz": cfg.clock_mhz, "config": str(cfg.source), "dataflow": cfg.dataflow}
     if args.csv:
-        console.print(f"wrote {sw.write_csv(points, args.csv)}")
+        with writing(args.csv, "--csv") as tmp:
+            sw.write_csv(points, tmp)
+        console.print(f"wrote {esc(args.csv)}")
     if args.json:
-        console.print(f"wrote {sw.write_json(points, args.json, meta)}")
+        with writing(args.json, "--json") as tmp:
+            sw.write_json(points, tmp, meta)
+        console.print(f"wrote {esc(args.json)}")
     if args.plot:
-        console.print(f"wrote {sw.plot(points, args.plot, title=f'{net.name}: PE-array sweep, per inference')}")
+        with writing(args.plot, "--plot") as tmp:
+            sw.plot(points, tmp, title=f"{plot_text(net.name)}: PE-array sweep, per inference")
+        console.print(f"wrote {esc(args.plot)}")
     return 0
 
 

@@ -15,7 +15,10 @@ from pathlib import Path
 from energy.counts import DATAFLOWS
 from energy.errors import EnergyError
 from energy.report import report_from_files, to_json
+from golden.models import resolve
 from snnbits.cli.dispatch import EXIT_CODES_HELP, add_global_options, dispatch
+from snnbits.cli.output import FILE_HELP, check_file, writing
+from snnbits.cli.ui import console, esc
 
 from .render import print_table, to_csv
 
@@ -55,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "membrane once, weights once per active synapse) or weight_stationary (every weight read "
                         "once per image, membrane as step_major); applied to every method alike")
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
-                   help="also write a stacked bar chart of the energy per layer and per method")
+                   help=f"also write a stacked bar chart of the energy per layer and per method ({FILE_HELP})")
     p.set_defaults(func=cmd_report)
     add_global_options(parser)
     return parser
@@ -68,18 +71,21 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_report(args) -> int:
     if args.rate_steps is not None and args.rate_steps < 1:
         raise EnergyError(f"--rate-steps must be a positive integer, not {args.rate_steps}")
+    if args.plot is not None:
+        check_file(args.plot, "--plot", inputs=[args.trace, resolve(args.model), args.costs])
     rep = report_from_files(args.trace, args.model, args.costs, rate_T=args.rate_steps,
                              dataflow=args.dataflow)
     if args.plot is not None:
         from .plot import plot_report
 
-        plot_report(rep, args.plot)
+        with writing(args.plot, "--plot") as tmp:
+            plot_report(rep, tmp)
     if args.format == "json":
         sys.stdout.write(json.dumps(to_json(rep), indent=1) + "\n")
     elif args.format == "csv":
         sys.stdout.write(to_csv(rep))
     else:
-        print_table(rep)
+        print_table(rep, console)
     if args.plot is not None and args.format == "table":
-        print(f"wrote {args.plot}")
+        console.print(f"wrote {esc(args.plot)}")
     return 0

@@ -7,6 +7,7 @@ import io
 
 from energy.counts import COMPUTE_CATEGORIES, MEMORY_CATEGORIES
 from energy.report import EnergyReport
+from snnbits.cli.ui import esc
 
 
 def to_csv(rep: EnergyReport) -> str:
@@ -47,9 +48,9 @@ def print_table(rep: EnergyReport, console=None) -> None:
     n = rep.images
     o = rep.ours
     console.print(
-        f"[bold]model[/] {rep.model_name} ({rep.model_hash[:12]})  [bold]images[/] {n}  B={rep.B} T={rep.T}  "
+        f"[bold]model[/] {esc(rep.model_name)} ({rep.model_hash[:12]})  [bold]images[/] {n}  B={rep.B} T={rep.T}  "
         f"weights {rep.weight_bits} bit  first layer: {'pixel bit planes' if rep.bitplanes else 'pixel MACs'}  "
-        f"dataflow {rep.dataflow}\n[bold]costs[/] {rep.costs_name} ({rep.costs_path})"
+        f"dataflow {rep.dataflow}\n[bold]costs[/] {esc(rep.costs_name)} ({esc(rep.costs_path)})"
     )
     cats = [c for c in COMPUTE_CATEGORIES if o.by_category()[c] > 0]
     short = {"synaptic": "AC", "mac": "MAC", "shift": "LS", "compare": "cmp", "membrane": "membr", "activations": "act",
@@ -67,10 +68,10 @@ def print_table(rep: EnergyReport, console=None) -> None:
     tm = table("Our SNN, memory: nJ per image", ["layer", *MEMORY_CATEGORIES, "memory", "total"])
     for a, l in zip(rep.activity, o.layers):
         bc = l.by_category()
-        tc.add_row(a.layer, f"{a.spike_rate * 100:.1f}%" if a.out_steps else "-",
+        tc.add_row(esc(a.layer), f"{a.spike_rate * 100:.1f}%" if a.out_steps else "-",
                    f"{a.synaptic_per_shift:.1f}" if a.synaptic_ops else "-",
                    *[_nj(bc[c] / n) for c in cats], _nj(l.compute_energy_pj / n))
-        tm.add_row(a.layer, *[_nj(bc[c] / n) for c in MEMORY_CATEGORIES], _nj(l.memory_energy_pj / n),
+        tm.add_row(esc(a.layer), *[_nj(bc[c] / n) for c in MEMORY_CATEGORIES], _nj(l.memory_energy_pj / n),
                    _nj(l.total_energy_pj / n))
     bc = o.by_category()
     tc.add_row("total", "", "", *[_nj(bc[c] / n) for c in cats], _nj(o.compute_energy_pj / n), style="bold")
@@ -95,9 +96,9 @@ def print_table(rep: EnergyReport, console=None) -> None:
     ratios = {r.baseline: r for r in rep.ratios}
     for w in rep.methods:
         r = ratios.get(w.method)
-        m.add_row(w.method + (" [yellow]*[/]" if w.estimated else ""),
+        m.add_row(esc(w.method) + (" [yellow]*[/]" if w.estimated else ""),
                   _nj(w.compute_energy_pj / n), _nj(w.memory_energy_pj / n), _nj(w.total_energy_pj / n),
                   f"{r.compute:.2f}" if r else "1", f"{r.total:.2f}" if r else "1")
     console.print(m)
     for w in rep.methods:
-        console.print(f"  {w.method}: {w.description}" + (f"; {w.note}" if w.note else ""))
+        console.print(f"  {esc(w.method)}: {esc(w.description)}" + (f"; {esc(w.note)}" if w.note else ""))
