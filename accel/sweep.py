@@ -83,6 +83,9 @@ def point(stats: NetworkStats, energy: Callable | None = None) -> SweepPoint:
 
 # ------------------------------------------------------------------ workers
 
+#: seconds to wait for a cluster scheduler to answer before giving up
+CLUSTER_TIMEOUT_S = 10
+
 _PROFILE: NetworkProfile | None = None
 
 
@@ -135,7 +138,10 @@ def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
             import ray
         except ImportError:
             raise AccelError(f"--cluster {address}: Ray is not installed (pip install 'ray[default]')") from None
-        ray.init(address=None if address == "ray" else address, ignore_reinit_error=True)
+        try:
+            ray.init(address=None if address == "ray" else address, ignore_reinit_error=True)
+        except (ConnectionError, OSError, TimeoutError, ValueError) as e:
+            raise AccelError(f"--cluster {address}: cannot connect to Ray ({type(e).__name__}: {e})") from None
         ref = ray.put(prof)
         remote = ray.remote(_eval_with)
         pending = {remote.remote(ref, c, energy): i for i, c in enumerate(cfgs)}
@@ -152,7 +158,12 @@ def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
     except ImportError:
         raise AccelError(f"--cluster {address}: Dask is not installed (pip install 'dask[distributed]'); "
                          "use ray://HOST:PORT for Ray") from None
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=CLUSTER_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001 - refused, timed out, or something that is no Dask scheduler answered
+        raise AccelError(f"--cluster {address}: no Dask scheduler answered within {CLUSTER_TIMEOUT_S} s "
+                         f"({type(e).__name__}: {str(e)[:200]})") from None
+    with client:
         [pf] = client.scatter([prof], broadcast=True)
         futs = {client.submit(_eval_with, pf, c, energy, pure=False): i for i, c in enumerate(cfgs)}
         out = [None] * len(cfgs)

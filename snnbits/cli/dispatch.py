@@ -42,6 +42,15 @@ class UsageError(SnnbitsError):
     """A user mistake detected by the CLI itself (bad option value or combination of options)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the house style: one ``error: ...`` line, exit code 2.
+
+    Subcommand parsers made by ``add_subparsers`` are of this class too."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER, f"error: {printable(message)} (see '{self.prog} --help')\n")
+
+
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     """``--debug`` on the command and on every subcommand (so it may come anywhere)."""
     parser.add_argument("--debug", action="store_true",
@@ -64,7 +73,10 @@ def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv  # until the parser has spoken
     try:
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help, or a usage error already printed
+            return 0 if e.code is None else e.code if isinstance(e.code, int) else EXIT_USER
         debug = bool(getattr(args, "debug", False))
         if not getattr(args, "func", None):
             parser.print_help()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from snnbits.cli.dispatch import EXIT_CODES_HELP, add_global_options, dispatch
+from snnbits.cli.dispatch import EXIT_CODES_HELP, Parser, add_global_options, dispatch
 
 #: subcommand modules, in the order ``accel --help`` lists them
 COMMANDS = (
@@ -24,7 +24,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="accel",
         description=(
             "Error-free ANN-to-SNN conversion for hardware engineers: convert a QCFS network to an "

@@ -12,8 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
+from snnbits.cli.args import MAX_BASELINE_T, MODEL_HELP, int_in, model_path
 from snnbits.cli.output import FILE_HELP, check_distinct, check_file, write_text, writing
-from snnbits.cli.ui import esc
+from snnbits.cli.ui import console, esc, progress
 
 
 def register(subparsers) -> None:
@@ -25,14 +26,13 @@ def register(subparsers) -> None:
                     "split: float QCFS ANN, integer ANN, bit-serial SNN for T = 1..B, the rate-coded "
                     "QCFS baseline, the Table 4 ablation and the spiking activity per layer.",
     )
-    p.add_argument("model", nargs="?", type=Path, default=None, metavar="MODEL",
-                   help="model file (.npz, snnbits-model); default: the bundled golden/data/default.npz")
-    p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits of the integer network (default: 8)")
-    p.add_argument("--rate-T", type=int, nargs="+", default=None, metavar="T",
-                   help="time steps of the rate-coded QCFS baseline (default: 1 2 4 8 16 32)")
-    p.add_argument("--ablation-T", type=int, nargs="+", default=None, metavar="T",
-                   help="time steps of the Table 4 ablation (default: 1 2 4 8 16)")
-    p.add_argument("--compare", type=Path, default=None, metavar="MODEL2",
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits of the integer network, 2..24 (default: 8)")
+    p.add_argument("--rate-T", type=int_in(1, MAX_BASELINE_T), nargs="+", default=None, metavar="T",
+                   help=f"time steps of the rate-coded QCFS baseline, each 1..{MAX_BASELINE_T} (default: 1 2 4 8 16 32)")
+    p.add_argument("--ablation-T", type=int_in(1, MAX_BASELINE_T), nargs="+", default=None, metavar="T",
+                   help=f"time steps of the Table 4 ablation, each 1..{MAX_BASELINE_T} (default: 1 2 4 8 16)")
+    p.add_argument("--compare", default=None, metavar="MODEL2",
                    help="a second model (e.g. trained without the bit regularizer) to compare with")
     p.add_argument("--json", type=Path, default=None, metavar="FILE",
                    help=f"also write the results as JSON ({FILE_HELP})")
@@ -41,8 +41,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _evaluate(path, args, console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _evaluate(path, args):
 
     from golden import accuracy, datasets, ir
     from golden.convert import convert
@@ -57,8 +56,7 @@ def _evaluate(path, args, console):
         )
     test = datasets.digits_test()
     inet = convert(net, weight_bits=args.weight_bits)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as prog:
+    with progress() as prog:
         rate_T = accuracy.RATE_T if args.rate_T is None else tuple(args.rate_T)
         ablation_T = accuracy.ABLATION_T if args.ablation_T is None else tuple(args.ablation_T)
         task = prog.add_task(esc(path.name), total=accuracy.steps(inet, rate_T, ablation_T))
@@ -129,22 +127,20 @@ def print_report(rep, console) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the tables, write ``--json`` / ``--plot``.  Returns 0, or 1 if the
     SNN disagrees with the integer ANN anywhere."""
-    from rich.console import Console
-
     from golden import accuracy
 
-    console = Console()
-    model = args.model if args.model is not None else accuracy.DEFAULT_MODEL
+    model = model_path(args.model)
+    args.compare = None if args.compare is None else model_path(args.compare, "--compare")
     outputs = {"--json": args.json, "--plot": args.plot}
     for option, path in outputs.items():
         if path is not None:
             check_file(path, option, inputs=[model, args.compare])
     check_distinct(outputs)
-    rep = _evaluate(model, args, console)
+    rep = _evaluate(model, args)
     print_report(rep, console)
     other = None
     if args.compare is not None:
-        other = _evaluate(args.compare, args, console)
+        other = _evaluate(args.compare, args)
         print_report(other, console)
         console.print(
             f"spikes per image: {esc(rep.model)} {rep.spikes_per_image:.1f}, {esc(other.model)} {other.spikes_per_image:.1f} "

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from accel.config import DEFAULT_CONFIG
+from snnbits.cli.args import MAX_ARRAY_DIM, MODEL_HELP, int_in, int_list_in, model_path
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.output import building, check_folder
 from snnbits.cli.ui import console, esc, plot_text, progress
@@ -37,7 +38,9 @@ from snnbits.cli.ui import console, esc, plot_text, progress
 #: the file that marks a folder as made by ``accel demo`` (and so replaceable by it)
 MARKER = ".snnbits-demo"
 
-SHAPES = "1,2,4,8,16"
+SHAPES = [1, 2, 4, 8, 16]
+#: most test images ``--cosim-images`` runs through the RTL (each takes seconds of simulation)
+MAX_COSIM_IMAGES = 64
 SMALL_CONFIG = DEFAULT_CONFIG.with_name("small.toml")
 
 
@@ -50,21 +53,20 @@ def register(sub) -> None:
         "sweep.csv/.json/.png, cosim.json.",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="?", default="default", metavar="MODEL",
-                   help="model file (default: the bundled digits model); its input must match the digits data")
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL",
+                   help=MODEL_HELP + "; its input must match the digits data")
     p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
                    help=f"output folder (default: ./demo-out), swapped in when the run completes; an existing "
                         f"folder is replaced only if an earlier demo made it (it holds {MARKER}) or it is empty; "
                         "missing parent folders are created")
-    from .sweep import _sizes
-
-    p.add_argument("--rows", type=_sizes("--rows"), default=SHAPES, metavar="R,R,...",
-                   help=f"array rows to sweep (default: {SHAPES})")
-    p.add_argument("--cols", type=_sizes("--cols"), default=SHAPES, metavar="C,C,...",
-                   help=f"array columns to sweep (default: {SHAPES})")
-    p.add_argument("--cosim-images", type=int, default=2, metavar="N",
-                   help="test images co-simulated through the RTL array (default: 2; 0 skips)")
-    p.add_argument("--cosim-shape", default="4x4", metavar="RxC", help="PE array shape for the co-simulation (default: 4x4)")
+    p.add_argument("--rows", type=int_list_in(1, MAX_ARRAY_DIM), default=SHAPES, metavar="R,R,...",
+                   help=f"array rows to sweep, each 1..{MAX_ARRAY_DIM} (default: {','.join(map(str, SHAPES))})")
+    p.add_argument("--cols", type=int_list_in(1, MAX_ARRAY_DIM), default=SHAPES, metavar="C,C,...",
+                   help=f"array columns to sweep, each 1..{MAX_ARRAY_DIM} (default: {','.join(map(str, SHAPES))})")
+    p.add_argument("--cosim-images", type=int_in(0, MAX_COSIM_IMAGES), default=2, metavar="N",
+                   help=f"test images co-simulated through the RTL array, 0..{MAX_COSIM_IMAGES} (default: 2; 0 skips)")
+    p.add_argument("--cosim-shape", default="4x4", metavar="RxC",
+                   help="PE array shape for the co-simulation, 1..64 rows and columns (default: 4x4)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
     p.set_defaults(func=run)
 
@@ -96,9 +98,8 @@ def _cosim_shape(text: str) -> tuple[int, int]:
 
 
 def run(args) -> int:
-    from golden.models import resolve
-
-    out = check_folder(args.out, "--out", MARKER, inputs=[resolve(args.model)])
+    args.model = model_path(args.model)
+    out = check_folder(args.out, "--out", MARKER, inputs=[args.model])
     _cosim_shape(args.cosim_shape)
     with building(args.out, "--out", MARKER, note="made by 'accel demo'; the next 'accel demo' into this folder "
                                                 "replaces it\n") as partial:
@@ -115,17 +116,17 @@ def _build(args, partial: Path) -> dict:
     from golden import datasets, trace
     from golden.convert import convert
     from golden.errors import GoldenError
-    from golden.models import load_model, resolve
+    from golden.ir import load
 
     plots = _plots_available(args)
     t_start = time.perf_counter()
-    summary: dict = {"model_file": str(resolve(args.model))}
+    summary: dict = {"model_file": str(args.model)}
 
     # 1. conversion -------------------------------------------------------------
     console.rule("[bold]1. conversion")
     from .info import info_json, info_table
 
-    net = load_model(args.model)
+    net = load(args.model)
     inet = convert(net)
     console.print(info_table(inet))
     _write_json(partial / "widths.json", info_json(inet))

@@ -77,9 +77,11 @@ def info_table(inet, verbose: bool = False) -> Table:
 
 
 def run(args) -> int:
-    from golden.models import load_model
+    from golden.ir import load
 
-    inet = convert(load_model(args.model), weight_bits=args.weight_bits, bitplanes=args.bitplanes)
+    from snnbits.cli.args import model_path
+
+    inet = convert(load(model_path(args.model)), weight_bits=args.weight_bits, bitplanes=args.bitplanes)
     if args.json:
         print(json.dumps(info_json(inet), indent=1))
     else:

@@ -13,20 +13,21 @@ import sys
 from pathlib import Path
 
 from energy.counts import DATAFLOWS
-from energy.errors import EnergyError
 from energy.report import report_from_files, to_json
-from golden.models import resolve
-from snnbits.cli.dispatch import EXIT_CODES_HELP, add_global_options, dispatch
+from snnbits.cli.args import MAX_BASELINE_T, int_in, model_path
+from snnbits.cli.dispatch import EXIT_CODES_HELP, Parser, add_global_options, dispatch
 from snnbits.cli.output import FILE_HELP, check_file, writing
 from snnbits.cli.ui import console, esc
 
 from .render import print_table, to_csv
 
 FORMATS = ("table", "json", "csv")
+#: largest --rate-steps (beyond 64 the rate-coded spike counts are estimated; counts stay far from int64 limits)
+MAX_RATE_STEPS = 65536
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="energy",
         description="45 nm energy model of the bit-serial SNN: energy = per-operation cost table x operation counts.",
         epilog=f"Run 'energy report --help' for the options. {EXIT_CODES_HELP}.",
@@ -45,13 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: accel run --random 16 --out t.npz && energy report t.npz --plot energy.png",
     )
     p.add_argument("trace", type=Path, metavar="TRACE", help="trace file written by 'accel run'")
-    p.add_argument("--model", default="default", metavar="MODEL",
-                   help="model file the trace was made from (default: the bundled model); its hash must match")
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="model file the trace was made from (left out: the bundled model; 'default' also means "
+                        "it unless a file of that name exists here); its hash must match")
     p.add_argument("--costs", type=Path, default=None, metavar="FILE",
                    help="cost table (.toml, schema_version 1; default: the bundled 45 nm table)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
-    p.add_argument("--rate-steps", type=int, default=None, metavar="T",
-                   help="time steps of the rate-coded QCFS baseline (default: 2^B)")
+    p.add_argument("--rate-steps", type=int_in(1, MAX_RATE_STEPS), default=None, metavar="T",
+                   help=f"time steps of the rate-coded QCFS baseline, 1..{MAX_RATE_STEPS} (default: 2^B; simulated "
+                        f"exactly up to {MAX_BASELINE_T}, estimated from the codes beyond)")
     p.add_argument("--dataflow", choices=DATAFLOWS, default="step_major",
                    help="memory model: step_major (one input step at a time: membrane read+written per step, "
                         "one weight read per synaptic op; default), code_major (all steps of a neuron at once: "
@@ -69,11 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_report(args) -> int:
-    if args.rate_steps is not None and args.rate_steps < 1:
-        raise EnergyError(f"--rate-steps must be a positive integer, not {args.rate_steps}")
+    model = model_path(args.model, "--model")
     if args.plot is not None:
-        check_file(args.plot, "--plot", inputs=[args.trace, resolve(args.model), args.costs])
-    rep = report_from_files(args.trace, args.model, args.costs, rate_T=args.rate_steps,
+        check_file(args.plot, "--plot", inputs=[args.trace, model, args.costs])
+    rep = report_from_files(args.trace, model, args.costs, rate_T=args.rate_steps,
                              dataflow=args.dataflow)
     if args.plot is not None:
         from .plot import plot_report
