@@ -243,3 +243,18 @@ def test_names_from_user_files_are_shown_literally(tmp_path, name):
     p = cli("accel", "run", model, "--random", "1", "-T", "9", "--out", "u.npz", cwd=tmp_path, env=env)
     assert_user_error(p)
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", p.stderr)
+
+
+def test_names_with_mathtext_do_not_break_the_plots(tmp_path):
+    """matplotlib reads ``$...$`` in a label as TeX: a model named so must still plot."""
+    pytest.importorskip("matplotlib")
+    name = "a$x^{$b"
+    model = ir.save(_digits_model(name), tmp_path / "m.npz")
+    for prog, argv in (("accel", ["accuracy", model, "--rate-T", "2", "--ablation-T", "2", "--plot", "a.png"]),
+                       ("accel", ["run", model, "--random", "2", "--out", "t.npz"]),
+                       ("energy", ["report", "t.npz", "--model", model, "--plot", "e.png"]),
+                       ("accel", ["sweep", model, "--random", "1", "--rows", "1,2", "--cols", "1", "--plot", "s.png"])):
+        p = cli(prog, *argv, cwd=tmp_path)
+        assert p.returncode == 0 and "Traceback" not in p.stderr, (argv, p.stderr)
+    for png in ("a.png", "e.png", "s.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

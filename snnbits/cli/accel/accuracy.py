@@ -14,7 +14,7 @@ from pathlib import Path
 
 from snnbits.cli.args import MAX_BASELINE_T, MODEL_HELP, int_in, model_path
 from snnbits.cli.output import FILE_HELP, check_distinct, check_file, write_text, writing
-from snnbits.cli.ui import console, esc, progress
+from snnbits.cli.ui import console, esc, plot_text, progress
 
 
 def register(subparsers) -> None:
@@ -63,6 +63,13 @@ def _evaluate(path, args):
         return accuracy.evaluate(net, test.x, test.y, inet=inet, weight_bits=args.weight_bits,
                                  rate_T=rate_T, ablation_T=ablation_T,
                                  progress=lambda what: prog.update(task, advance=1, description=f"{esc(path.name)}: {esc(what)}"))
+
+
+def for_plot(rep):
+    """The report with its model name safe for a matplotlib label (a name may hold ``$...$``)."""
+    import dataclasses
+
+    return dataclasses.replace(rep, model=plot_text(rep.model))
 
 
 def _pct(v: float) -> str:
@@ -155,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"wrote {esc(args.json)}")
     if args.plot is not None:
         with writing(args.plot, "--plot") as tmp:
-            accuracy.plot(rep, tmp, compare=other)
+            accuracy.plot(for_plot(rep), tmp, compare=None if other is None else for_plot(other))
         console.print(f"wrote {esc(args.plot)}")
     bad = any(r.mismatches or r.code_mismatches for r in (rep, other) if r is not None)
     return 1 if bad else 0

@@ -143,6 +143,7 @@ def _build(args, partial: Path) -> dict:
     console.rule("[bold]2. accuracy on the digits test split")
     from golden import accuracy
 
+    from .accuracy import for_plot
     from .accuracy import print_report as print_accuracy
 
     with progress() as bar:
@@ -152,7 +153,7 @@ def _build(args, partial: Path) -> dict:
     print_accuracy(acc, console)
     _write_json(partial / "accuracy.json", acc.to_dict())
     if plots:
-        accuracy.plot(acc, partial / "accuracy.png")
+        accuracy.plot(for_plot(acc), partial / "accuracy.png")
     summary["accuracy"] = acc.to_dict()
 
     # 3. traces -----------------------------------------------------------------
