@@ -56,3 +56,19 @@ def snapshot(root: Path, skip: tuple = ()) -> dict:
             out[str(p.relative_to(root))] = entry
         dirnames[:] = [n for n in dirnames if not any(d / n == s for s in skip)]
     return out
+
+
+def run_main(main, argv, capsys) -> tuple[int, str, str]:
+    """Run a CLI's ``main(argv)`` in this process: (exit code, stdout, stderr)."""
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_user_error_in_process(rc: int, out: str, err: str, *needles: str) -> None:
+    """As :func:`assert_user_error`, for :func:`run_main`'s result."""
+    assert "Traceback" not in err + out, err
+    assert rc == 2, (rc, err)
+    assert err.startswith("error: "), err
+    for n in needles:
+        assert n in err, (n, err)

@@ -12,13 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli_util import assert_user_error, cli, cli_env, snapshot
+from cli_util import assert_user_error, assert_user_error_in_process, cli, cli_env, run_main, snapshot
 from golden import datasets, ir, trace
 from golden.convert import convert
 from golden.models import DEFAULT_MODEL
 from golden.random import random_inputs, random_network
 from golden.simulate import simulate
+from snnbits.cli import ui
+from snnbits.cli.accel import main as accel_main
 from snnbits.cli.args import DEFAULT_MAX_MEMORY_GIB, MAX_RTL_WIDTH, simulation_bytes
+from snnbits.cli.energy import main as energy_main
 
 BAD = [
     # (argv, what stderr must name)
@@ -77,10 +80,19 @@ BAD = [
 
 
 @pytest.mark.parametrize("argv, needle", BAD, ids=[" ".join(a)[:60] for a, _ in BAD])
-def test_bad_values_exit_2_and_write_nothing(tmp_path, argv, needle):
+def test_bad_values_exit_2_and_write_nothing(tmp_path, monkeypatch, capsys, argv, needle):
+    monkeypatch.chdir(tmp_path)
     before = snapshot(tmp_path)
-    p = cli("accel", *argv, cwd=tmp_path)
-    assert_user_error(p, needle)
+    assert_user_error_in_process(*run_main(accel_main, argv, capsys), needle)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("i", [0, 1, 6, 23, 42])
+def test_bad_values_in_a_subprocess(tmp_path, i):
+    """The same, end to end: what a user's shell sees."""
+    argv, needle = BAD[i]
+    before = snapshot(tmp_path)
+    assert_user_error(cli("accel", *argv, cwd=tmp_path), needle)
     assert snapshot(tmp_path) == before
 
 
@@ -90,11 +102,11 @@ def test_bad_values_exit_2_and_write_nothing(tmp_path, argv, needle):
     (["--dataflow", "sideways"], "invalid choice"),
     (["--format", "xml"], "invalid choice"),
 ])
-def test_bad_energy_values(tmp_path, argv, needle):
-    p = cli("energy", "report", tmp_path / "t.npz", *argv, cwd=tmp_path)
-    assert_user_error(p, needle)
+def test_bad_energy_values(tmp_path, capsys, argv, needle):
+    assert_user_error_in_process(*run_main(energy_main, ["report", tmp_path / "t.npz", *argv], capsys), needle)
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(tmp_path):
     pytest.importorskip("dask.distributed")
     import socket
@@ -110,32 +122,35 @@ def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(tmp_path):
 # ------------------------------------------------------------------ sizes
 
 
-def test_an_impossible_input_shape_is_refused_before_allocating(tmp_path):
+def test_an_impossible_input_shape_is_refused_before_allocating(tmp_path, capsys):
     """A model whose input is 1 x 100000 x 100000 (the file is 1 kB): refused by the estimate."""
     nodes = [ir.Input(name="input", inputs=(), shape=(1, 100_000, 100_000), bits=8, scale=1.0),
              ir.Conv2d(name="c0", inputs=("input",), weight=np.ones((2, 1, 1, 1)), bias=np.zeros(2)),
              ir.QCFS(name="q0", inputs=("c0",), bits=4),
              ir.Conv2d(name="c1", inputs=("q0",), weight=np.ones((3, 2, 1, 1)), bias=np.zeros(3))]
     huge = ir.save(ir.network(nodes, name="huge"), tmp_path / "huge.npz")
-    for argv in (["run", huge, "--random", "1", "--out", "t.npz"], ["sweep", huge, "--random", "1"]):
-        p = cli("accel", *argv, cwd=tmp_path, timeout=120)
-        assert_user_error(p, "model 'huge'", "GiB, above the limit of 8 GiB", "raise --max-memory")
-    assert cli("accel", "info", huge, cwd=tmp_path).returncode == 0  # describing it is fine
+    assert_user_error(cli("accel", "run", huge, "--random", "1", "--out", tmp_path / "t.npz", timeout=120),
+                      "model 'huge'", "GiB, above the limit of 8 GiB", "raise --max-memory")
+    assert_user_error_in_process(*run_main(accel_main, ["sweep", huge, "--random", "1"], capsys), "above the limit")
+    assert run_main(accel_main, ["info", huge], capsys)[0] == 0  # describing it is fine
 
 
-def test_an_impossible_input_file_is_refused_from_its_header(tmp_path):
+def test_an_impossible_input_file_is_refused_from_its_header(tmp_path, capsys):
     """An .npy header claiming ten million images (the data is not there): refused before loading."""
     m = ir.save(random_network(np.random.default_rng(0), input_shape=(1, 8, 8)), tmp_path / "m.npz")
     f = tmp_path / "big.npy"
     with open(f, "wb") as fh:
         np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False, "shape": (10_000_000, 1, 8, 8)})
-    assert_user_error(cli("accel", "run", m, "--input", f, "--out", "t.npz", cwd=tmp_path), "above the limit")
+    out = tmp_path / "t.npz"
+    assert_user_error_in_process(*run_main(accel_main, ["run", m, "--input", f, "--out", out], capsys), "above the limit")
     with open(f, "wb") as fh:
         np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False, "shape": (100_000, 100_000)})
-    assert_user_error(cli("accel", "run", m, "--input", f, "--out", "t.npz", cwd=tmp_path),
-                      "shape (100000, 100000) does not match (N,) + (1, 8, 8)")
+    assert_user_error_in_process(*run_main(accel_main, ["run", m, "--input", f, "--out", out], capsys),
+                                 "shape (100000, 100000) does not match (N,) + (1, 8, 8)")
     np.savez(tmp_path / "z.npz", x=np.zeros((3, 1, 8, 8), np.uint8)[:0], y=np.zeros(0))
-    assert_user_error(cli("accel", "run", m, "--input", tmp_path / "z.npz", "--out", "t.npz", cwd=tmp_path))
+    assert_user_error_in_process(*run_main(accel_main, ["run", m, "--input", tmp_path / "z.npz", "--out", out], capsys),
+                                 "holds no images")
+    assert not out.exists()
 
 
 @settings(max_examples=15, deadline=None)
@@ -168,31 +183,34 @@ def test_the_size_estimate_grows_with_images_and_is_not_absurd():
 # ------------------------------------------------------------------ MODEL 'default'
 
 
-def test_omitted_model_is_the_bundled_one_even_with_a_file_named_default(tmp_path):
+def test_omitted_model_is_the_bundled_one_even_with_a_file_named_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "default").write_text("not a model")
-    p = cli("accel", "info", "--json", cwd=tmp_path)
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["hash"] == convert(ir.load(DEFAULT_MODEL)).model_hash
+    rc, out, err = run_main(accel_main, ["info", "--json"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["hash"] == convert(ir.load(DEFAULT_MODEL)).model_hash
 
 
-def test_explicit_default_means_the_bundled_model_unless_a_file_is_named_so(tmp_path):
-    p = cli("accel", "info", "default", "--json", cwd=tmp_path)
-    assert p.returncode == 0 and json.loads(p.stdout)["model"] == ir.load(DEFAULT_MODEL).name
+def test_explicit_default_means_the_bundled_model_unless_a_file_is_named_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc, out, _ = run_main(accel_main, ["info", "default", "--json"], capsys)
+    assert rc == 0 and json.loads(out)["model"] == ir.load(DEFAULT_MODEL).name
     mine = random_network(np.random.default_rng(1), name="mine")
     ir.save(mine, tmp_path / "default.npz")
     os.rename(tmp_path / "default.npz", tmp_path / "default")
-    for prog, argv in (("accel", ["info", "default"]), ("accel", ["run", "default", "--random", "1", "--out", "t.npz"]),
-                       ("accel", ["sweep", "default"]), ("accel", ["accuracy", "default"]),
-                       ("accel", ["accuracy", "--compare", "default"]), ("accel", ["demo", "default"]),
-                       ("energy", ["report", "t.npz", "--model", "default"])):
-        assert_user_error(cli(prog, *argv, cwd=tmp_path), "'default' is ambiguous", "./default")
-    p = cli("accel", "info", "./default", "--json", cwd=tmp_path)  # the user's file, by its path
-    assert p.returncode == 0 and json.loads(p.stdout)["model"] == "mine"
-    p = cli("accel", "run", "./default", "--random", "2", "--out", "t.npz", cwd=tmp_path)
-    assert p.returncode == 0, p.stderr
+    for main, argv in ((accel_main, ["info", "default"]), (accel_main, ["run", "default", "--random", "1", "--out", "t.npz"]),
+                       (accel_main, ["sweep", "default"]), (accel_main, ["accuracy", "default"]),
+                       (accel_main, ["accuracy", "--compare", "default"]), (accel_main, ["demo", "default"]),
+                       (energy_main, ["report", "t.npz", "--model", "default"])):
+        assert_user_error_in_process(*run_main(main, argv, capsys), "'default' is ambiguous", "./default")
+    rc, out, _ = run_main(accel_main, ["info", "./default", "--json"], capsys)  # the user's file, by its path
+    assert rc == 0 and json.loads(out)["model"] == "mine"
+    rc, _, err = run_main(accel_main, ["run", "./default", "--random", "2", "--out", "t.npz"], capsys)
+    assert rc == 0, err
     assert trace.load(tmp_path / "t.npz").meta["model_name"] == "mine"
-    p = cli("energy", "report", "t.npz", "--model", "./default", "--format", "json", cwd=tmp_path)
-    assert p.returncode == 0 and json.loads(p.stdout)["model"]["name"] == "mine"
+    rc, out, _ = run_main(energy_main, ["report", "t.npz", "--model", "./default", "--format", "json"], capsys)
+    assert rc == 0 and json.loads(out)["model"]["name"] == "mine"
+    assert cli("accel", "info", "default", cwd=tmp_path).returncode == 2  # and from a shell
 
 
 # ------------------------------------------------------------------ names from user files
@@ -220,7 +238,23 @@ def _shown(text: str, name: str | None) -> None:
 
 
 @pytest.mark.parametrize("name", EVIL, ids=["markup", "escape"])
+def test_names_from_user_files_are_shown_literally_in_process(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ui.console, "width", 200)
+    model = ir.save(_digits_model(name), tmp_path / "m.npz")
+    for main, argv in ((accel_main, ["info", model, "-v"]),
+                       (accel_main, ["run", model, "--random", "3", "--out", "t.npz"]),
+                       (accel_main, ["sweep", model, "--random", "2", "--rows", "1,2", "--cols", "1", "--workers", "1"]),
+                       (energy_main, ["report", "t.npz", "--model", model])):
+        rc, out, err = run_main(main, argv, capsys)
+        assert rc == 0, err
+        _shown(out, None if argv[0] == "run" else name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EVIL, ids=["markup", "escape"])
 def test_names_from_user_files_are_shown_literally(tmp_path, name):
+    """Every command, in a subprocess, with rich's colours forced on."""
     model = ir.save(_digits_model(name), tmp_path / "m.npz")
     costs = tmp_path / "c.toml"
     from energy.costs import DEFAULT_COSTS
@@ -245,6 +279,7 @@ def test_names_from_user_files_are_shown_literally(tmp_path, name):
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]", p.stderr)
 
 
+@pytest.mark.slow
 def test_names_with_mathtext_do_not_break_the_plots(tmp_path):
     """matplotlib reads ``$...$`` in a label as TeX: a model named so must still plot."""
     pytest.importorskip("matplotlib")

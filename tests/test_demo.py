@@ -2,8 +2,11 @@
 
 import json
 
+import pytest
 
 from snnbits.cli.accel import main
+
+pytestmark = pytest.mark.slow  # each test runs most of the demo (tens of seconds)
 
 FAST = ["--rows", "1,2", "--cols", "1,2", "--no-plots"]
 
