@@ -1,13 +1,15 @@
 """Test tiers and hypothesis profiles.
 
-Plain ``pytest`` runs the fast tier (every test not marked ``slow`` or ``cocotb``;
-pyproject.toml's ``addopts`` deselects those).  ``pytest -m slow`` runs the slow
-tier (the demo end to end, README commands that take minutes, kill and Ctrl-C
-runs, the default model's full accuracy), ``pytest -m cocotb`` the generated
-Verilog under a simulator, and ``pytest --all`` every tier (``bash .ci/run``).
+Plain ``pytest`` runs the fast tier: every test not marked ``slow`` or ``cocotb``.
+``pytest -m slow`` runs the slow tier (the demo end to end, README commands that
+take minutes, kill and Ctrl-C runs, the default model's full accuracy), ``pytest
+-m cocotb`` the generated Verilog under a simulator, and ``pytest --all`` every
+tier (``bash .ci/run``).  A test file named on the command line runs whole
+(``pytest tests/test_demo.py`` runs the demo tests) unless ``-m`` says otherwise.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -24,6 +26,29 @@ def pytest_addoption(parser):
                      help="run every tier: fast, slow and cocotb (overrides -m; what .ci/run does)")
 
 
-def pytest_configure(config):
-    if config.getoption("--all"):
-        config.option.markexpr = ""
+TIERS = ("slow", "cocotb")
+
+
+def _named_files(config) -> set[Path]:
+    files = set()
+    for arg in config.args:
+        p = Path(arg.split("::")[0])
+        p = p if p.is_absolute() else Path(config.invocation_params.dir) / p
+        if p.is_file():
+            files.add(p.resolve())
+    return files
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Deselect the slow and cocotb tiers unless asked for (-m, --all, or the file by name)."""
+    if config.getoption("--all") or config.option.markexpr:
+        return
+    named = _named_files(config)
+    keep, drop = [], []
+    for item in items:
+        tier = any(item.get_closest_marker(t) for t in TIERS)
+        (drop if tier and Path(item.path).resolve() not in named else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
