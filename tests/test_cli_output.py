@@ -419,3 +419,28 @@ def test_ctrl_c_in_demo_leaves_the_previous_run(tmp_path):
     assert rc == 130 and "Traceback" not in err and "interrupted" in err, err
     assert sorted(os.listdir(out)) == [".snnbits-demo", "summary.md"]
     assert sorted(os.listdir(tmp_path)) == ["demo-out"]  # no temporary folder left
+
+
+@pytest.mark.slow
+def test_two_demos_into_one_folder_never_mix(tmp_path):
+    """Two real ``accel demo`` at once into the same --out, with different options: the
+    folder ends up holding one run's complete output, never a mix of the two."""
+    common = [sys.executable, "-m", "accel", "demo", "--out", "shared", "--cosim-images", "0", "--cols", "1"]
+    runs = {"a": common + ["--rows", "1", "--no-plots"], "b": common + ["--rows", "1,2"]}
+    procs = {k: subprocess.Popen(v, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 text=True) for k, v in runs.items()}
+    for p in procs.values():
+        _, err = p.communicate(timeout=1800)
+        assert p.returncode == 0 and "Traceback" not in err, err
+    out = tmp_path / "shared"
+    files = set(os.listdir(out))
+    rows = (out / "sweep.csv").read_text().strip().splitlines()[1:]
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    if "sweep.png" in files:  # run b: plots, two shapes
+        assert {"accuracy.png", "energy.png"} <= files and len(rows) == 2 and summary["sweep"]["shapes"] == 2
+    else:  # run a: no plots, one shape
+        assert not {p for p in files if p.endswith(".png")} and len(rows) == 1 and summary["sweep"]["shapes"] == 1
+    assert ".snnbits-demo" in files
+    assert sorted(os.listdir(tmp_path)) == ["shared"]  # no temporary folder left
