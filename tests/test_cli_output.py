@@ -5,6 +5,7 @@ and checks the exit code, that there is no traceback, and that nothing outside
 the output path changed (a snapshot of the whole tree before and after).
 """
 
+import json
 import multiprocessing
 import os
 import signal
@@ -435,8 +436,6 @@ def test_two_demos_into_one_folder_never_mix(tmp_path):
     out = tmp_path / "shared"
     files = set(os.listdir(out))
     rows = (out / "sweep.csv").read_text().strip().splitlines()[1:]
-    import json
-
     summary = json.loads((out / "summary.json").read_text())
     if "sweep.png" in files:  # run b: plots, two shapes
         assert {"accuracy.png", "energy.png"} <= files and len(rows) == 2 and summary["sweep"]["shapes"] == 2
