@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import neuron, ops
-from .convert import IntLayer, IntNetwork, Term
+from .convert import IntLayer, IntNetwork, Kind, SumPool, Term
 from .errors import GoldenError
 from .reference import check_input
 
@@ -63,14 +63,14 @@ def apply_term(term: Term, x: np.ndarray) -> np.ndarray:
     """The integer synaptic map of one term on integer data ``x`` (exact, via float64)."""
     v = x.astype(np.float64)
     for p in term.pre:
-        if p[0] == "sumpool":
-            v = ops.sumpool2d(v, p[1], p[2])
+        if isinstance(p, SumPool):
+            v = ops.sumpool2d(v, p.kernel, p.stride)
         else:
             v = v.reshape(v.shape[0], -1)
     w = term.weight.astype(np.float64)
-    if term.kind == "conv":
+    if term.kind is Kind.CONV:
         v = ops.conv2d(v, w, term.stride, term.padding, term.groups)
-    elif term.kind == "linear":
+    elif term.kind is Kind.LINEAR:
         v = ops.linear(v, w)
     else:
         v = v * ops.channel_view(w, v.ndim)
@@ -89,15 +89,17 @@ def _mask(B: int, T: int) -> int:
     return ~((1 << (B - T)) - 1)
 
 
-def _term_steps(inet: IntNetwork, term: Term, res: SimResult):
-    """Input steps of one term: (list of per-step integer inputs, weight of the last step as a shift)."""
-    if term.source == inet.input.name:
-        P = inet.input.bits
+def input_steps(inet: IntNetwork, res: SimResult, source: str) -> np.ndarray:
+    """The input steps ``source`` delivers to the layers that read it, ``(L, N) + shape``:
+    its ``T`` spike steps, the ``P`` pixel bit planes (MSB first, ``bitplanes``), or the
+    pixel codes as one multi-bit step; positioned by :meth:`IntNetwork.alignment`."""
+    if inet.is_input(source):
+        x = res.pixels
         if inet.bitplanes:
-            return [(res.pixels >> (P - 1 - t)) & 1 for t in range(P)], 0
-        return [res.pixels], 0
-    spikes = res.spikes[term.source]
-    return [spikes[t].astype(np.int64) for t in range(res.T)], inet.bits - res.T
+            P = inet.input.bits
+            return np.stack([(x >> (P - 1 - t)) & 1 for t in range(P)])
+        return x[None]
+    return res.spikes[source]
 
 
 def synaptic_steps(inet: IntNetwork, layer: IntLayer | str, res: SimResult) -> np.ndarray:
@@ -111,17 +113,13 @@ def synaptic_steps(inet: IntNetwork, layer: IntLayer | str, res: SimResult) -> n
     """
     if isinstance(layer, str):
         layer = inet.layer(layer)
-    per_term = []
-    for term in layer.terms:
-        steps, extra = _term_steps(inet, term, res)
-        per_term.append(([apply_term(term, s) for s in steps], extra))
-    D = max(len(s) + e for s, e in per_term)
+    al = inet.alignment(layer, res.T)
     N = res.pixels.shape[0]
-    a = np.zeros((D, N) + layer.out_shape, dtype=np.int64)
-    for steps, extra in per_term:
-        start = D - len(steps) - extra
-        for t, v in enumerate(steps):
-            a[start + t] += v
+    a = np.zeros((al.depth, N) + layer.out_shape, dtype=np.int64)
+    for term in layer.terms:
+        start = al.span(term.source).start
+        for t, s in enumerate(input_steps(inet, res, term.source)):
+            a[start + t] += apply_term(term, s.astype(np.int64))
     return a
 
 

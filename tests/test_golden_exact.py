@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from golden.baselines import variant
+from golden.convert import Kind, SumPool
 from golden.simulate import simulate, synaptic_steps
 from golden import neuron
 
@@ -30,8 +31,8 @@ def check(a, b, what):
 def _pre(term, x):
     """Sum pooling / flatten on one sample, with loops."""
     for p in term.pre:
-        if p[0] == "sumpool":
-            (kh, kw), (sh, sw) = p[1], p[2]
+        if isinstance(p, SumPool):
+            (kh, kw), (sh, sw) = p.kernel, p.stride
             C, H, W = x.shape
             Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
             y = np.zeros((C, Ho, Wo), dtype=np.int64)
@@ -50,9 +51,9 @@ def _pre(term, x):
 def _term(term, x):
     x = _pre(term, x)
     w = term.weight
-    if term.kind == "identity":
+    if term.kind is Kind.IDENTITY:
         return x * w.reshape((-1,) + (1,) * (x.ndim - 1))
-    if term.kind == "linear":
+    if term.kind is Kind.LINEAR:
         return np.array([sum(int(w[o, i]) * int(x[i]) for i in range(x.shape[0])) for o in range(w.shape[0])], dtype=np.int64)
     O, Cg, kh, kw = w.shape
     C, H, W = x.shape
