@@ -255,7 +255,7 @@ def profile(inet: IntNetwork, res: SimResult) -> NetworkProfile:
             name=layer.name, hidden=not layer.is_output, T=res.T, n_pos=al.last - al.first + 1, first_pos=al.first,
             pad=al.pad, neurons=neurons, weights=int(sum(t.weight.size for t in layer.terms)),
             S_bits=layer.S_bits, acc_bits=layer.acc_bits, weight_bits=layer.weight_bits, sources=steps,
-            synaptic_ops=syn, out_spikes=int(res.spikes[layer.name].sum()) if not layer.is_output else 0,
+            synaptic_ops=syn, out_spikes=int(res.spike_counts(layer.name).sum()) if not layer.is_output else 0,
             in_spike_bits=int(sum(st.events.shape[0] * np.prod(st.events.shape[2:]) * st.bits_per_input for st in steps)),
             layer=layer,
         ))

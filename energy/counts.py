@@ -204,9 +204,9 @@ def check_result(inet: IntNetwork, res: SimResult) -> None:
         for src in layer.sources:
             if not inet.is_input(src) and src not in res.spikes:
                 raise EnergyError(f"counts: the trace has no spikes of layer {src!r}, which layer {layer.name!r} reads")
-            if not inet.is_input(src) and res.spikes[src].shape[2:] != inet.layer(src).out_shape:
+            if not inet.is_input(src) and res.spike_counts(src).shape[1:] != inet.layer(src).out_shape:
                 raise EnergyError(
-                    f"counts: spikes of layer {src!r} have shape {res.spikes[src].shape[2:]}, "
+                    f"counts: spikes of layer {src!r} have shape {res.spike_counts(src).shape[1:]}, "
                     f"the model says {inet.layer(src).out_shape}"
                 )
         if not layer.is_output and layer.name not in res.spikes:
@@ -233,7 +233,7 @@ def activity(inet: IntNetwork, res: SimResult) -> tuple[LayerActivity, ...]:
                 cnt = sum(((res.pixels >> b) & 1) for b in range(P))
                 steps = P
             else:
-                cnt = res.spikes[t.source].sum(0, dtype=np.int64)
+                cnt = res.spike_counts(t.source)
                 steps = res.T
             syn += synaptic_ops(t, cnt)
             active += synaptic_ops(t, (cnt > 0).astype(np.int64))
@@ -241,7 +241,7 @@ def activity(inet: IntNetwork, res: SimResult) -> tuple[LayerActivity, ...]:
             in_spikes += int(cnt.sum())
             slots += _numel(shape) * N * steps
         neurons = _numel(layer.out_shape) * N
-        spikes = 0 if layer.is_output else int(res.spikes[layer.name].sum(dtype=np.int64))
+        spikes = 0 if layer.is_output else int(res.spike_counts(layer.name).sum())
         out.append(
             LayerActivity(
                 layer=layer.name,
@@ -398,7 +398,7 @@ def bit_serial(inet: IntNetwork, N: int, T: int | None = None, dataflow: str = "
     """A bit-serial ANN accelerator (paper A.8): our datapath without sparsity skipping:
     every bit plane of every input is processed, zeros included."""
     T = inet.bits if T is None else T
-    ones = SimResult(T=T, pixels=np.full((N,) + tuple(inet.input.shape), (1 << inet.input.bits) - 1, dtype=np.int64))
+    ones = SimResult(T=T, pixels=np.full((N,) + tuple(inet.input.shape), (1 << inet.input.bits) - 1), bits=inet.bits)
     for layer in inet.layers:
         if not layer.is_output:
             ones.spikes[layer.name] = np.ones((T, N) + tuple(layer.out_shape), dtype=np.uint8)

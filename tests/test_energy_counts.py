@@ -18,7 +18,7 @@ from golden.convert import Kind, SumPool, Term, convert
 from golden.errors import GoldenError
 from golden.ir import QCFS, BatchNorm, Conv2d, Flatten, Input, Linear, network
 from golden.random import random_inputs, random_network
-from golden.simulate import simulate
+from golden.simulate import SimResult, simulate
 
 # ------------------------------------------------------------------ brute force
 
@@ -257,7 +257,7 @@ def test_bit_serial_is_ours_without_sparsity(small_case):
         assert syn == a.dense_synapses  # every bit plane, zeros included
         assert syn >= a.synaptic_ops
     # with every spike set, ours equals the bit-serial ANN
-    ones = dataclasses.replace(res, spikes={k: np.ones_like(v) for k, v in res.spikes.items()})
+    ones = SimResult(res.T, res.pixels, bits=res.bits, spikes={k: np.ones_like(v) for k, v in res.spikes.items()})
     assert counts.ours(inet, ones).layers == bs.layers
 
 
@@ -291,7 +291,7 @@ def test_code_major_dataflow(small_case):
 def test_activity_refuses_missing_spikes(small_case):
     inet, res = small_case
     name = inet.layers[0].name
-    broken = dataclasses.replace(res, spikes={k: v for k, v in res.spikes.items() if k != name})
+    broken = SimResult(res.T, res.pixels, bits=res.bits, spikes={k: v for k, v in res.spikes.items() if k != name})
     with pytest.raises(EnergyError, match=name):
         counts.activity(inet, broken)
 
