@@ -50,10 +50,6 @@ MODES = ("fast", "literal")
 #: synchronization than it gains (``bench/golden_sim.py --threads`` measures it).
 DEFAULT_THREADS = 1
 
-#: bytes of the window matrix of one chunk of images (what the GEMM reads)
-CHUNK_BYTES = 1 << 21
-
-
 def uint_dtype(bits: int) -> np.dtype:
     """Smallest unsigned dtype holding ``bits``-bit codes."""
     for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
@@ -317,9 +313,9 @@ def _pre_into(term: Term, x: np.ndarray, dest: np.ndarray) -> None:
 
 
 def _chunks(N: int, plans: list[_Plan]):
-    """Image ranges whose window matrices fit :data:`CHUNK_BYTES`."""
+    """Image ranges whose window matrices fit :data:`golden.ops.CHUNK_BYTES`."""
     per_image = max((p.rows * p.K * p.dtype.itemsize for p in plans), default=1)
-    n = max(1, min(N, CHUNK_BYTES // max(per_image, 1)))
+    n = max(1, min(N, ops.CHUNK_BYTES // max(per_image, 1)))
     return [(i, min(N, i + n)) for i in range(0, N, n)]
 
 
