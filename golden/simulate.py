@@ -32,8 +32,10 @@ runs on ``threads`` threads (default 1, see :data:`DEFAULT_THREADS`).
 
 from __future__ import annotations
 
+import contextlib
+import math
 import weakref
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,16 +219,9 @@ class _Plan:
     pooled: tuple[int, ...]  # source shape through the sum pools (C, H, W) or (F,)
     out: tuple[int, ...]  # output shape, channels last, one image
     w: np.ndarray  # conv: (groups, kh*kw*C/groups, O/groups); linear: (F, O); identity: (C,)
-
-    @property
-    def rows(self) -> int:
-        """GEMM rows per image."""
-        return int(np.prod(self.out[:-1], dtype=np.int64))
-
-    @property
-    def K(self) -> int:
-        """GEMM depth (elements of one window-matrix row)."""
-        return self.w.shape[1] if self.term.kind is Kind.CONV else int(np.prod(self.pooled))
+    pools: tuple  # the term's SumPool pre-ops
+    rows: int  # GEMM rows per image
+    K: int  # GEMM depth (elements of one window-matrix row)
 
 
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -255,7 +250,9 @@ def _plan(term: Term, source_shape: tuple[int, ...], dtype) -> _Plan:
         wm = np.ascontiguousarray((w[:, perm].T if term.kind is Kind.LINEAR else w[perm]), dtype=dtype)
     else:
         wm = np.ascontiguousarray(w.T if term.kind is Kind.LINEAR else w, dtype=dtype)
-    plan = _Plan(term, dtype, pooled, _cl_shape(term.output_shape(source_shape)), wm)
+    out = _cl_shape(term.output_shape(source_shape))
+    K = wm.shape[1] if term.kind is Kind.CONV else math.prod(pooled)
+    plan = _Plan(term, dtype, pooled, out, wm, term.pools, math.prod(out[:-1]), K)
     cache[key] = plan
     return plan
 
@@ -267,8 +264,8 @@ class _Scratch:
         self._bufs: dict = {}
 
     def get(self, role: str, shape, dtype) -> np.ndarray:
-        n = int(np.prod(shape, dtype=np.int64))
-        key = (role, np.dtype(dtype).str)
+        n = math.prod(shape)
+        key = (role, dtype)
         b = self._bufs.get(key)
         if b is None or b.size < n:
             b = self._bufs[key] = np.empty(max(n, 1), dtype)
@@ -285,20 +282,19 @@ def _apply_chunk(plan: _Plan, x: np.ndarray, scratch: _Scratch, role: str) -> np
         (ph, pw), kernel = t.padding, t.weight.shape[2:]
         xp = scratch.get("pad", (n, H + 2 * ph, W + 2 * pw, C), dt)
         ops.zero_border(xp, t.padding)
-        _pre_into(t, x, xp[:, ph : ph + H, pw : pw + W])
+        _pre_into(plan.pools, x, xp[:, ph : ph + H, pw : pw + W])
         cols = scratch.get("cols", (n * plan.rows * plan.K,), dt)
         return ops.conv2d_cl(xp, plan.w, kernel, t.stride, out, cols)
     v = scratch.get("in", (n,) + _cl_shape(plan.pooled), dt)
-    _pre_into(t, x, v)
+    _pre_into(plan.pools, x, v)
     v = v.reshape(n, -1) if t.kind is Kind.LINEAR else v.reshape(out.shape)
     if t.kind is Kind.LINEAR:
         return np.matmul(v, plan.w, out=out)
     return np.multiply(v, plan.w, out=out)
 
 
-def _pre_into(term: Term, x: np.ndarray, dest: np.ndarray) -> None:
-    """Write ``x`` through the term's sum pools (flatten is a reshape) into ``dest``, cast."""
-    pools = term.pools
+def _pre_into(pools: tuple, x: np.ndarray, dest: np.ndarray) -> None:
+    """Write ``x`` through a term's sum ``pools`` (its flatten is a reshape) into ``dest``, cast."""
     if not pools:
         np.copyto(dest, x.reshape(dest.shape), casting="unsafe")
         return
@@ -475,16 +471,25 @@ def _membrane_of(inet: IntNetwork, layer: IntLayer, res: SimResult) -> np.ndarra
     return ops.from_cl(m)
 
 
-_CONTROLLER = []
+_BLAS = []
 
 
+@contextlib.contextmanager
 def _blas_threads(n: int):
-    """Context limiting BLAS to ``n`` threads (threadpoolctl)."""
-    if not _CONTROLLER:
+    """Run the body with ``n`` BLAS threads (threadpoolctl), then restore the previous counts."""
+    if not _BLAS:
         from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=n, user_api="blas")
+        _BLAS.append([lc for lc in ThreadpoolController().lib_controllers if lc.user_api == "blas"])
+    libs = _BLAS[0]
+    before = [lc.get_num_threads() for lc in libs]
+    try:
+        for lc in libs:
+            lc.set_num_threads(n)
+        yield
+    finally:
+        for lc, k in zip(libs, before):
+            lc.set_num_threads(k)
 
 
 def simulate(inet: IntNetwork, x, T: int | None = None, mode: str = "fast", progress=None, *,
