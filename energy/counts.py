@@ -48,12 +48,11 @@ than the largest SRAM point: DRAM): the layer's weights, its membranes, the map.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from golden.convert import IntLayer, IntNetwork, SumPool, Term
+from golden.convert import IntLayer, IntNetwork, Term
 from golden.errors import GoldenError
 from golden.simulate import SimResult
 
@@ -172,15 +171,8 @@ def fan_out_total(term: Term, source_shape: tuple[int, ...]) -> int:
 
 def _ann_geometry(term: Term, source_shape: tuple[int, ...]) -> tuple[int, int, int]:
     """An ANN that pools first: (MACs on the pooled map, pooling adds, pooled-map width growth bits)."""
-    shape = tuple(source_shape)
-    adds = 0
-    grow = 0
-    for p in term.pre:
-        shape = p.out_shape(shape)
-        if isinstance(p, SumPool):
-            adds += _numel(shape) * (p.area - 1)
-            grow += math.ceil(math.log2(p.area)) if p.area > 1 else 0
-    return term.synapses(shape, pre=False), adds, grow
+    macs = term.synapses(term.input_shape(source_shape), pre=False)
+    return macs, term.pool_adds(source_shape), sum(p.growth_bits for p in term.pools)
 
 
 # ------------------------------------------------------------------ helpers

@@ -102,6 +102,15 @@ class SumPool:
         (kh, kw), (sh, sw) = self.kernel, self.stride
         return C, (H - kh) // sh + 1, (W - kw) // sw + 1
 
+    @property
+    def growth_bits(self) -> int:
+        """Bits a sum of ``area`` values needs beyond one value's width."""
+        return (self.area - 1).bit_length()
+
+    def adds(self, shape: tuple[int, ...]) -> int:
+        """Two-input additions that sum every window of a ``shape`` map once (``area - 1`` per output)."""
+        return int(np.prod(self.out_shape(shape))) * (self.area - 1)
+
     def input_span(self, lo, hi, axis: int):
         """Inclusive range of input indices along spatial ``axis`` (0: rows, 1: columns)
         read by the outputs ``lo .. hi`` (integers or arrays)."""
@@ -182,6 +191,15 @@ class Term:
         if self.kind is Kind.IDENTITY:
             return self.pool_area
         return int(np.prod(self.weight.shape[1:])) * self.pool_area
+
+    def pool_adds(self, source_shape) -> int:
+        """Additions of the term's sum pools on one image of ``source_shape`` (:meth:`SumPool.adds`)."""
+        n, shape = 0, tuple(source_shape)
+        for p in self.pre:
+            if isinstance(p, SumPool):
+                n += p.adds(shape)
+            shape = p.out_shape(shape)
+        return n
 
     def input_shape(self, source_shape) -> tuple[int, ...]:
         """Shape the synaptic map reads: ``source_shape`` through the pre-ops."""
