@@ -131,7 +131,7 @@ class _Membranes(_LayerMap):
         r = self._res
         if name in r._membrane:
             return r._membrane[name]
-        inet = r._inet() if r._inet is not None else None
+        inet = r._inet
         if inet is not None and name in {l.name for l in inet.layers}:
             return _membrane_of(inet, inet.layer(name), r)
         raise KeyError(name)
@@ -144,8 +144,7 @@ class _Membranes(_LayerMap):
 
     def __iter__(self):
         r = self._res
-        inet = r._inet() if r._inet is not None else None
-        names = [l.name for l in inet.layers] if inet is not None else []
+        names = [l.name for l in r._inet.layers] if r._inet is not None else []
         return iter(dict.fromkeys([*names, *r._membrane]))
 
 
@@ -175,7 +174,7 @@ class SimResult:
         self._codes: dict[str, np.ndarray] = {}
         self._packed: dict[str, np.ndarray] = {}
         self._membrane: dict[str, np.ndarray] = {}
-        self._inet = None  # weak reference to the network that recomputes membranes
+        self._inet: IntNetwork | None = None  # the network that recomputes membranes (set by simulate)
         self.codes = _Codes(self)
         self.spikes = _Spikes(self)
         self.membrane = _Membranes(self)
@@ -212,9 +211,13 @@ class SimResult:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A term prepared for the channels-last engine, in one dtype."""
+    """A term prepared for the channels-last engine, in one dtype (no reference to the
+    term itself: plans are cached in a dictionary weakly keyed by their term)."""
 
-    term: Term
+    kind: Kind
+    kernel: tuple[int, int]  # conv only
+    stride: tuple[int, int]
+    padding: tuple[int, int]
     dtype: np.dtype
     pooled: tuple[int, ...]  # source shape through the sum pools (C, H, W) or (F,)
     out: tuple[int, ...]  # output shape, channels last, one image
@@ -252,7 +255,8 @@ def _plan(term: Term, source_shape: tuple[int, ...], dtype) -> _Plan:
         wm = np.ascontiguousarray(w.T if term.kind is Kind.LINEAR else w, dtype=dtype)
     out = _cl_shape(term.output_shape(source_shape))
     K = wm.shape[1] if term.kind is Kind.CONV else math.prod(pooled)
-    plan = _Plan(term, dtype, pooled, out, wm, term.pools, math.prod(out[:-1]), K)
+    kernel = tuple(w.shape[2:]) if term.kind is Kind.CONV else (1, 1)
+    plan = _Plan(term.kind, kernel, term.stride, term.padding, dtype, pooled, out, wm, term.pools, math.prod(out[:-1]), K)
     cache[key] = plan
     return plan
 
@@ -275,20 +279,20 @@ class _Scratch:
 def _apply_chunk(plan: _Plan, x: np.ndarray, scratch: _Scratch, role: str) -> np.ndarray:
     """The synaptic map of ``plan`` on channels-last integer data ``x`` (one chunk of
     images): ``(n * rows, O)`` in ``plan.dtype``, in a scratch buffer named ``role``."""
-    t, dt, n = plan.term, plan.dtype, len(x)
+    dt, n = plan.dtype, len(x)
     out = scratch.get(role, (n * plan.rows, plan.out[-1]), dt)
-    if t.kind is Kind.CONV:
+    if plan.kind is Kind.CONV:
         C, H, W = plan.pooled
-        (ph, pw), kernel = t.padding, t.weight.shape[2:]
+        ph, pw = plan.padding
         xp = scratch.get("pad", (n, H + 2 * ph, W + 2 * pw, C), dt)
-        ops.zero_border(xp, t.padding)
+        ops.zero_border(xp, plan.padding)
         _pre_into(plan.pools, x, xp[:, ph : ph + H, pw : pw + W])
         cols = scratch.get("cols", (n * plan.rows * plan.K,), dt)
-        return ops.conv2d_cl(xp, plan.w, kernel, t.stride, out, cols)
+        return ops.conv2d_cl(xp, plan.w, plan.kernel, plan.stride, out, cols)
     v = scratch.get("in", (n,) + _cl_shape(plan.pooled), dt)
     _pre_into(plan.pools, x, v)
-    v = v.reshape(n, -1) if t.kind is Kind.LINEAR else v.reshape(out.shape)
-    if t.kind is Kind.LINEAR:
+    v = v.reshape(n, -1) if plan.kind is Kind.LINEAR else v.reshape(out.shape)
+    if plan.kind is Kind.LINEAR:
         return np.matmul(v, plan.w, out=out)
     return np.multiply(v, plan.w, out=out)
 
@@ -509,7 +513,7 @@ def simulate(inet: IntNetwork, x, T: int | None = None, mode: str = "fast", prog
         raise GoldenError(f"simulate: threads must be a positive integer, not {threads!r}")
     x = check_input(inet, x)
     res = SimResult(T=T, pixels=x.astype(uint_dtype(inet.input.bits)), bits=inet.bits)
-    res._inet = weakref.ref(inet)
+    res._inet = inet
     scratch = _Scratch()
     N = x.shape[0]
     with _blas_threads(threads):
