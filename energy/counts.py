@@ -54,7 +54,7 @@ import numpy as np
 
 from golden.convert import IntLayer, IntNetwork, Term
 from golden.errors import GoldenError
-from golden.simulate import SimResult
+from golden.simulate import SimResult, input_steps
 
 from .errors import EnergyError
 
@@ -214,19 +214,19 @@ def activity(inet: IntNetwork, res: SimResult) -> tuple[LayerActivity, ...]:
     N = int(res.pixels.shape[0])
     out = []
     for layer in inet.layers:
-        D = inet.alignment(layer).depth
+        al = inet.alignment(layer, res.T)
+        D = al.depth
         syn = dense = in_spikes = slots = active = 0
         for t in layer.terms:
             shape = inet.source_shape(t.source)
-            if inet.is_input(t.source):
-                if not inet.bitplanes:
-                    continue  # multi-bit MACs, counted as such
-                P = inet.input.bits
-                cnt = sum(((res.pixels >> b) & 1) for b in range(P))
-                steps = P
+            span = al.span(t.source)
+            if span.multibit:
+                continue  # multi-bit MACs, counted as such
+            if inet.is_input(t.source):  # pixel bit planes
+                cnt = input_steps(inet, res, t.source).sum(0, dtype=np.int64)
             else:
                 cnt = res.spike_counts(t.source)
-                steps = res.T
+            steps = span.steps
             syn += synaptic_ops(t, cnt)
             active += synaptic_ops(t, (cnt > 0).astype(np.int64))
             dense += fan_out_total(t, shape) * N * steps
