@@ -22,11 +22,22 @@ How the integers are chosen (per layer, ``weight_bits`` = w, ``qmax = 2**(w-1) -
   terms; the output layer uses one ``S`` for all logits (so argmax is preserved).
   ``Wq = rint(W_eff * S)``, ``bias_q = rint(b_eff * S)``.
 * ``half = S // 2`` makes ``floor`` round half up, like QCFS, for even and odd ``S``.
+* A channel without any nonzero folded weight gets ``S = qmax``; ``S`` is capped at ``2**30``.
 
 Widths: the accumulator range is the worst case over all input codes, bias,
 the largest threshold ``S << (B-1)`` and every Horner partial sum; it is reported
 per layer as ``acc_bits`` (signed).  The synaptic sum of one input step is
-``syn_bits`` wide.  Nothing can overflow a register of those widths.
+``syn_bits`` wide.  Nothing can overflow a register of those widths.  The range
+of every partial sum of the synaptic GEMM (``psum_lo``, ``psum_hi``) decides the
+dtype the golden model computes it in (:attr:`IntLayer.gemm_dtype`).
+
+The vocabulary every package reads a layer with lives here: a :class:`Term`'s
+pre-ops are typed (:class:`SumPool`, :class:`FlattenOp`) and its map is a
+:class:`Kind`; :meth:`Term.input_shape`, :meth:`Term.output_shape`,
+:meth:`Term.fanout`, :meth:`Term.input_span` and :meth:`Term.pool_adds` answer the
+structural questions, :meth:`IntNetwork.source_shape` and
+:meth:`IntNetwork.alignment` (the Horner position of every source's steps) the
+network-level ones.
 """
 
 from __future__ import annotations
