@@ -394,17 +394,22 @@ def synaptic_steps(inet: IntNetwork, layer: IntLayer | str, res: SimResult) -> n
 
 
 def _synaptic_steps_cl(inet: IntNetwork, layer: IntLayer, res: SimResult, scratch: _Scratch) -> np.ndarray:
+    return np.stack(list(_steps_cl(inet, layer, res, scratch)))
+
+
+def _steps_cl(inet: IntNetwork, layer: IntLayer, res: SimResult, scratch: _Scratch):
+    """Yield the channels-last synaptic sums ``a(t)`` (int64) of ``layer``, Horner position by position."""
     al = inet.alignment(layer, res.T)
-    N = res.pixels.shape[0]
-    out = _cl_shape(layer.out_shape)
-    a = np.zeros((al.depth, N) + out, dtype=np.int64)
+    shape = (res.pixels.shape[0],) + _cl_shape(layer.out_shape)
     dt = layer.step_dtype
-    for term in layer.terms:
-        plan = _plan(term, inet.source_shape(term.source), dt)
-        start = al.span(term.source).start
-        for t, s in enumerate(_step_planes(inet, res, term.source)):
-            a[start + t] += _apply_all(plan, s, scratch)
-    return a
+    terms = [(_plan(t, inet.source_shape(t.source), dt), al.span(t.source), _step_planes(inet, res, t.source))
+             for t in layer.terms]
+    for pos in range(al.depth):
+        a = np.zeros(shape, dtype=np.int64)
+        for plan, span, planes in terms:
+            if span.start <= pos < span.stop:
+                a += _apply_all(plan, planes[pos - span.start], scratch)
+        yield a
 
 
 # ------------------------------------------------------------------ the two modes
@@ -415,10 +420,9 @@ def _source_cl(inet: IntNetwork, res: SimResult, source: str) -> np.ndarray:
 
 
 def _run_literal(inet: IntNetwork, layer: IntLayer, res: SimResult, keep: bool, scratch: _Scratch) -> None:
-    a = _synaptic_steps_cl(inet, layer, res, scratch)
-    u = np.zeros(a.shape[1:], dtype=np.int64)
-    for t in range(a.shape[0]):
-        u = neuron.accumulate_step(u, a[t])
+    u = np.zeros((res.pixels.shape[0],) + _cl_shape(layer.out_shape), dtype=np.int64)
+    for a in _steps_cl(inet, layer, res, scratch):
+        u = neuron.accumulate_step(u, a)
     u = u + layer.init
     if layer.is_output or keep:
         res._membrane[layer.name] = ops.from_cl(u)
