@@ -27,7 +27,8 @@ Threads: every method runs on ``--threads`` threads (BLAS via threadpoolctl, tor
 via ``torch.set_num_threads``).  The simulator's default is one BLAS thread
 (:data:`golden.simulate.DEFAULT_THREADS`): its GEMMs are cache-sized chunks, and on
 the 2-core development machine (shared, 2026-11-29) two BLAS threads ran ``fast``
-at 0.32x (batch 2) and 0.18x (batch 64) of one thread (``--thread-sweep``).
+on VGG-16 at 0.24x-0.32x (batch 2) and 0.17x-0.18x (batch 64) of one thread, on the
+bundled model at 0.99x (batch 2) and 0.01x (batch 64) (``--thread-sweep``).
 """
 
 from __future__ import annotations
