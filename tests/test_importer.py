@@ -264,8 +264,14 @@ def test_qcfs_subclass_with_another_forward_is_refused():
     _err(_mlp_with(WrongSubclass(3, 1.0)), r"module '3' \(WrongSubclass\) claims to be QCFS .* does not compute it")
 
 
-def test_user_qcfs_that_is_not_elementwise_is_refused():
-    _err(_mlp_with(NotElementwise()), r"module '3' \(NotElementwise\) claims to be QCFS .* fails on a 1-D probe tensor")
+class Reducing(BitsLam):
+    def forward(self, x):
+        return super().forward(x).sum(-1)
+
+
+@pytest.mark.parametrize("act", [NotElementwise, Reducing])
+def test_user_qcfs_that_is_not_elementwise_is_refused(act):
+    _err(_mlp_with(act()), rf"module '3' \({act.__name__}\) claims to be QCFS .* fails on a 1-D probe tensor")
 
 
 def test_bad_declaration_is_refused():

@@ -140,7 +140,8 @@ def check_qcfs(m: nn.Module, bits: int, lam: float) -> tuple[float, float, float
     Expected: ``lam / L * clip(j, 0, L)``; the output's code ``round(y * L / lam)`` must
     equal ``clip(j, 0, L)`` and its value must be within ``1e-6 * lam`` of ``lam / L``
     times it.  Runs in eval mode, in the dtype of ``m``'s first floating parameter
-    (float64 if none).
+    (float64 if none).  Raises whatever ``m`` raises, and ``ValueError`` if the output
+    is not a tensor of the input's shape.
     """
     L = (1 << bits) - 1
     j = np.repeat(np.arange(-2, L + 3), 5)
@@ -154,9 +155,10 @@ def check_qcfs(m: nn.Module, bits: int, lam: float) -> tuple[float, float, float
         y = m(torch.as_tensor(x, dtype=dtype))
     finally:
         m.train(was_training)
-    y = y.detach().to(torch.float64).numpy() if isinstance(y, torch.Tensor) else None
-    if y is None or y.shape != x.shape:
-        return float(x[0]), float("nan"), float(k[0] * lam / L)
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != x.shape:
+        got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"it returns {got} for an input of shape {x.shape}")
+    y = y.detach().to(torch.float64).numpy()
     bad = (np.rint(y * L / lam) != k) | (np.abs(y - k * (lam / L)) > 1e-6 * lam)
     if not bad.any():
         return None
