@@ -42,7 +42,7 @@ from .errors import GoldenError
 #: most bytes an archive may decompress to (all members together), and most bytes of one .npy file
 MAX_BYTES = 2 << 30
 #: most members an archive may hold
-MAX_MEMBERS = 10_000
+MAX_MEMBERS = 20_000
 #: most bytes of a JSON entry (graph.json, meta.json, info.json)
 MAX_JSON_BYTES = 16 << 20
 #: longest .npy header read (numpy's own default)

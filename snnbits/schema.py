@@ -245,6 +245,17 @@ class Obj(Field):
         return out
 
 
+class Table(Field):
+    """Any table (its fields are checked by the caller, e.g. against a schema chosen by another field)."""
+
+    expect = "a table"
+
+    def _check(self, v, ctx, path):
+        if not isinstance(v, dict):
+            ctx.bad(path, "a table (an object of named fields)", v)
+        return v
+
+
 def check(schema: Field, value, where: str, error: type[Exception], path: str = ""):
     """Validate ``value`` against ``schema``; errors read ``"{where}: field '{path}' must be ..., not ..."``."""
     return schema.check(value, Ctx(where, error), path)
