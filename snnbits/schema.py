@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 
 import numpy as np
+
+#: largest TOML file read (configurations and tables are a few KiB)
+MAX_TOML_BYTES = 1 << 20
 
 _MISSING = object()
 
@@ -58,17 +62,44 @@ def _show(v, depth: int) -> str:
     return f"{type(v).__name__} {str(v)[:60]}"
 
 
-class Ctx:
-    """Where errors go: ``error(f"{where}: {message}")``."""
+def _dotted(parts: tuple) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}" if out else str(p)
+    return out
 
-    def __init__(self, where: str, error: type[Exception]):
-        self.where, self.error = where, error
+
+class Ctx:
+    """Where errors go (``error(f"{where}: {message}")``) and how a field's path is written:
+    ``"json"``: ``field 'nodes[3].attrs.stride'``; ``"toml"``: ``[memory] weight_sram_kib``,
+    the section first, as the user sees it in the file."""
+
+    def __init__(self, where: str, error: type[Exception], style: str = "json"):
+        self.where, self.error, self.toml = where, error, style == "toml"
 
     def fail(self, msg: str):
         raise self.error(f"{self.where}: {msg}")
 
-    def bad(self, path: str, expect: str, v):
-        self.fail(f"field {path!r} must be {expect}, not {show(v)}" if path else f"must be {expect}, not {show(v)}")
+    def name(self, parts: tuple) -> str:
+        if self.toml:
+            return str(parts[0]) if len(parts) == 1 else f"[{parts[0]}] {_dotted(parts[1:])}"
+        return f"field {_dotted(parts)!r}"
+
+    def bad(self, parts: tuple, expect: str, v):
+        self.fail(f"{self.name(parts)} must be {expect}, not {show(v)}" if parts else f"must be {expect}, not {show(v)}")
+
+    def missing(self, parts: tuple):
+        self.fail(f"missing {'key ' if self.toml else ''}{self.name(parts)}")
+
+    def unknown(self, parts: tuple, v, accepted) -> None:
+        inside = parts[:-1]
+        if not self.toml:
+            what, where = self.name(parts), f" in {_dotted(inside)!r}" if inside else ""
+        else:
+            what = (f"section [{parts[0]}]" if isinstance(v, dict) and not inside else
+                    f"key {self.name(parts)} = {show(v, 40)}")
+            where = f" in {self.name(inside) if len(inside) > 1 else f'[{inside[0]}]'}" if inside else ""
+        self.fail(f"unknown {what} (accepted{where}: {', '.join(accepted)})")
 
 
 def _is_int(v) -> bool:
@@ -76,7 +107,7 @@ def _is_int(v) -> bool:
 
 
 def _num(x) -> str:
-    return str(x) if isinstance(x, int) else f"{x:g}"
+    return str(x) if isinstance(x, int) else str(int(x)) if x.is_integer() and abs(x) < 1e10 else f"{x:g}"
 
 
 def _range(lo, hi, open_lo: bool = False) -> str:
@@ -96,7 +127,7 @@ class Field:
         self.optional = optional or default is not _MISSING
         self.default, self.nullable = default, nullable
 
-    def check(self, v, ctx: Ctx, path: str):
+    def check(self, v, ctx: Ctx, path: tuple):
         if v is None and self.nullable:
             return None
         return self._check(v, ctx, path)
@@ -173,7 +204,7 @@ class Const(Field):
 
     def _check(self, v, ctx, path):
         if type(v) is not type(self.value) or v != self.value:
-            ctx.fail(f"field {path!r} is {show(v)}, expected {self.value!r}")
+            ctx.fail(f"{ctx.name(path)} is {show(v)}, expected {self.value!r}")
         return v
 
 
@@ -182,7 +213,8 @@ class Version(Const):
 
     def _check(self, v, ctx, path):
         if type(v) is not int or v != self.value:
-            ctx.fail(f"{path} {show(v)} is not supported (this version reads {path} {self.value})")
+            key = path[-1]
+            ctx.fail(f"{key} {show(v)} is not supported (this version reads {key} {self.value})")
         return v
 
 
@@ -197,7 +229,7 @@ class List(Field):
     def _check(self, v, ctx, path):
         if not isinstance(v, (list, tuple)) or len(v) < self.min_len or (self.max_len is not None and len(v) > self.max_len):
             ctx.bad(path, self.expect, v)
-        return [self.item.check(x, ctx, f"{path}[{i}]") for i, x in enumerate(v)]
+        return [self.item.check(x, ctx, path + (i,)) for i, x in enumerate(v)]
 
 
 class Pair(Field):
@@ -230,18 +262,15 @@ class Obj(Field):
             ctx.bad(path, "a table (an object of named fields)", v)
         out = {}
         for key, f in self.fields.items():
-            sub = f"{path}.{key}" if path else key
             if key in v:
-                out[key] = f.check(v[key], ctx, sub)
+                out[key] = f.check(v[key], ctx, path + (key,))
             elif f.default is not _MISSING:
                 out[key] = f.default
             elif not f.optional:
-                ctx.fail(f"missing field {sub!r}")
+                ctx.missing(path + (key,))
         for key in v:
             if key not in self.fields:
-                sub = f"{path}.{key}" if path else str(key)
-                ctx.fail(f"unknown field {show(sub)} (accepted{' in ' + repr(path) if path else ''}: "
-                         f"{', '.join(self.fields)})")
+                ctx.unknown(path + (show(key, 40) if not isinstance(key, str) else key,), v[key], list(self.fields))
         return out
 
 
@@ -256,6 +285,29 @@ class Table(Field):
         return v
 
 
-def check(schema: Field, value, where: str, error: type[Exception], path: str = ""):
-    """Validate ``value`` against ``schema``; errors read ``"{where}: field '{path}' must be ..., not ..."``."""
-    return schema.check(value, Ctx(where, error), path)
+def check(schema: Field, value, where: str, error: type[Exception], path: tuple = (), style: str = "json"):
+    """Validate ``value`` against ``schema``; errors read ``"{where}: field '{path}' must be ..., not ..."``
+    (``style="toml"``: ``"{where}: [section] key must be ..."``).  ``path``: where ``value`` sits in its file."""
+    return schema.check(value, Ctx(where, error, style), (path,) if isinstance(path, str) else tuple(path))
+
+
+def read_toml(path, where: str, error: type[Exception]) -> dict:
+    """Parse the TOML file at ``path`` (at most :data:`MAX_TOML_BYTES`); every failure raises ``error``
+    as ``"{where}: ..."``: a missing or unreadable file, bad UTF-8, bad TOML, nesting too deep."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_TOML_BYTES + 1)
+    except FileNotFoundError:
+        raise error(f"{where}: no such file") from None
+    except OSError as e:
+        raise error(f"{where}: cannot read it ({e.strerror or e})") from None
+    if len(raw) > MAX_TOML_BYTES:
+        raise error(f"{where}: larger than {MAX_TOML_BYTES >> 10} KiB; not a file of this project")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise error(f"{where}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except RecursionError:
+        raise error(f"{where}: nested too deeply to be a file of this project") from None
+    except (tomllib.TOMLDecodeError, ValueError) as e:
+        raise error(f"{where}: not valid TOML ({str(e)[:200]})") from None
