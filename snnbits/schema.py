@@ -88,8 +88,11 @@ class Ctx:
     def bad(self, parts: tuple, expect: str, v):
         self.fail(f"{self.name(parts)} must be {expect}, not {show(v)}" if parts else f"must be {expect}, not {show(v)}")
 
-    def missing(self, parts: tuple):
-        self.fail(f"missing {'key ' if self.toml else ''}{self.name(parts)}")
+    def missing(self, parts: tuple, field: "Field"):
+        if self.toml:
+            self.fail(f"missing section [{parts[0]}]" if len(parts) == 1 and isinstance(field, Obj)
+                      else f"missing key {self.name(parts)}")
+        self.fail(f"missing {self.name(parts)}")
 
     def unknown(self, parts: tuple, v, accepted) -> None:
         inside = parts[:-1]
@@ -140,7 +143,7 @@ class Int(Field):
     def __init__(self, lo: int | None = None, hi: int | None = None, **kw):
         super().__init__(**kw)
         self.lo, self.hi = lo, hi
-        self.expect = "an integer" + _range(lo, hi)
+        self.expect = f"the integer {lo}" if lo is not None and lo == hi else "an integer" + _range(lo, hi)
 
     def _check(self, v, ctx, path):
         if not _is_int(v) or (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
@@ -267,7 +270,7 @@ class Obj(Field):
             elif f.default is not _MISSING:
                 out[key] = f.default
             elif not f.optional:
-                ctx.missing(path + (key,))
+                ctx.missing(path + (key,), f)
         for key in v:
             if key not in self.fields:
                 ctx.unknown(path + (show(key, 40) if not isinstance(key, str) else key,), v[key], list(self.fields))
