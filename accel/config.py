@@ -11,8 +11,8 @@ File format (``schema_version = 1``; see ``accel/configs/default.toml``)::
 Every section and key is optional (defaults below); the file is checked against
 one declared schema (:data:`CONFIG`): unknown sections or keys are rejected with
 the accepted ones listed, and every value must have its type and lie in its
-range (sizes positive and finite, at most :data:`MAX_SIDE` PEs a side and
-:data:`MAX_SRAM_KIB` KiB per SRAM).
+range (sizes finite, at most :data:`MAX_SIDE` PEs a side, SRAMs from one bit to
+:data:`MAX_SRAM_KIB` KiB).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ DATAFLOWS = ("os-broadcast",)
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
 #: most PE rows or columns
 MAX_SIDE = 4096
-#: largest SRAM, in KiB (1 TiB)
+#: smallest and largest SRAM, in KiB (one bit, 1 TiB)
+MIN_SRAM_KIB = 2.0**-13
 MAX_SRAM_KIB = float(1 << 30)
 
 #: TOML section -> {key: dataclass field}
@@ -52,8 +53,8 @@ CONFIG = Obj({
     }, optional=True),
     "pe": Obj({"weight_bits": Int(1, 64, optional=True), "acc_bits": Int(1, 64, optional=True)}, optional=True),
     "memory": Obj({
-        "weight_sram_kib": Num(0, MAX_SRAM_KIB, open_lo=True, optional=True),
-        "spike_sram_kib": Num(0, MAX_SRAM_KIB, open_lo=True, optional=True),
+        "weight_sram_kib": Num(MIN_SRAM_KIB, MAX_SRAM_KIB, optional=True),
+        "spike_sram_kib": Num(MIN_SRAM_KIB, MAX_SRAM_KIB, optional=True),
         "offchip_bits_per_cycle": Int(1, 1 << 20, optional=True),
     }, optional=True),
     "clock": Obj({"mhz": Num(0, 1e6, open_lo=True, optional=True)}, optional=True),

@@ -319,7 +319,7 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
         if np.any(big):
             c = int(np.argmax(big))
             raise GoldenError(
-                f"convert: layer {n.name!r} channel {c}: the folded bias is {float(b_eff[c] * S[c]):.4g} accumulator "
+                f"convert: layer {n.name!r} channel {c}: the folded bias is {float(b_eff[c]) * int(S[c]):.4g} accumulator "
                 f"units, more than a {MAX_ACC_BITS}-bit accumulator (the widest the golden model computes exactly) holds"
             )
         bias_q = np.rint(b_eff * S).astype(np.int64)

@@ -184,7 +184,7 @@ class NpzReader:
         keys: set[str] = set()
         for info in infos:
             name = info.filename
-            if info.is_dir() or not name.endswith(".npy") or name == ".npy":
+            if not name.endswith(".npy") or name == ".npy":  # (ZipInfo.is_dir fails on an empty name)
                 self.fail(f"member {name[:100]!r} is not a .npy array")
             if name[:-4] in keys:
                 self.fail(f"member {name[:100]!r} appears twice")
