@@ -46,7 +46,7 @@ MAX_ELEMENTS = 1 << 26
 #: longest node or network name
 MAX_NAME = 200
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-_NETWORK_NAME = Str(max_len=MAX_NAME)
+_NETWORK_NAME = Str(max_len=1000)
 
 
 def _where_attrs(node: "Node", where: str) -> dict:
@@ -420,7 +420,7 @@ def save(net: Network, path) -> Path:
 GRAPH = Obj({
     "format": Const(FORMAT),
     "schema_version": Version(SCHEMA_VERSION),
-    "name": Str(max_len=MAX_NAME, optional=True),
+    "name": Str(max_len=1000, optional=True),
     "output": Str(max_len=MAX_NAME, optional=True),
     "nodes": List(Obj({
         "name": Str(pattern=_NAME_RE.pattern, max_len=MAX_NAME),

@@ -330,22 +330,3 @@ def is_npy(path) -> bool:
     except OSError:
         return False
 
-
-def read_npz(path, what: str, *, dense: bool = False) -> dict[str, np.ndarray]:
-    """Every array of the archive at ``path``, each read through :class:`NpzReader` (headers checked first)."""
-    with NpzReader(path, what, dense=dense) as z:
-        return {k: z.array(k, "biufcSU") for k in z.members}
-
-
-def json_entry(files: dict[str, np.ndarray], key: str, what: str, src) -> object:
-    """Decode the UTF-8 JSON stored as a ``uint8`` array under ``key`` (popped from ``files``)."""
-    if key not in files:
-        raise GoldenError(f"{what} file {src}: no {key!r} entry; not a {what} file of this project")
-    a = files.pop(key)
-    if a.dtype != np.uint8 or a.ndim != 1 or a.size > MAX_JSON_BYTES:
-        raise GoldenError(f"{what} file {src}: {key!r} must be a 1-D uint8 array of at most {_size(MAX_JSON_BYTES)}")
-
-    def fail(msg):
-        raise GoldenError(f"{what} file {src}: {key!r} {msg}")
-
-    return decode_json(a.tobytes(), fail)

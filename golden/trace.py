@@ -136,7 +136,7 @@ _NAME = Str(pattern=_NAME_RE.pattern, max_len=MAX_NAME)
 META = Obj({
     "format": Const(FORMAT),
     "schema_version": Version(SCHEMA_VERSION),
-    "model_name": Str(max_len=MAX_NAME),
+    "model_name": Str(max_len=1000),
     "model_hash": Str(pattern="[0-9a-f]{64}"),
     "B": Int(1, MAX_BITS),
     "T": Int(1, MAX_BITS),
