@@ -5,10 +5,16 @@ A schema is a tree of field descriptions: :class:`Int`, :class:`Num`, :class:`St
 :class:`Obj` (a table of named fields).  :func:`check` walks a parsed document
 (JSON or TOML) against a schema and returns it normalized (``Int`` gives ``int``,
 ``Num`` gives ``float``, ``Pair`` a tuple).  The first problem raises the caller's
-error type with a message that names the file, the field's path
-(``nodes[3].attrs.stride``, ``memory.weight_sram_kib``) and the value, shown
-safely: long strings and containers abbreviated, huge integers and non-finite
-floats formatted without overflow.
+error type with a message that names the file, the field's path (JSON files:
+``field 'nodes[3].attrs.stride'``; TOML files: ``[memory] weight_sram_kib``) and
+the value, shown safely: long strings and containers abbreviated, huge integers
+and non-finite floats formatted without overflow.  :func:`read_toml` reads a TOML
+file with the same care (size cap, bad UTF-8, deep nesting).
+
+A small in-project module rather than ``jsonschema``: that would be a new
+dependency, its ``integer`` accepts ``3.0`` and its ``number`` accepts NaN and
+infinity, TOML dates are outside its type system, and its messages would have to
+be rewritten to name file, field and value the way every loader here does.
 
 Rules every field follows: a ``bool`` is never a number and a number never a
 ``bool``; an ``Int`` is an integer (``3.0`` is refused); a ``Num`` is finite; an
