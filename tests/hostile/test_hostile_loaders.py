@@ -103,7 +103,7 @@ def check_model(path, case: Case, seeds) -> None:
         expect(-lim <= int(m.min()) and int(m.max()) < lim, f"layer {l.name}: membrane beyond its {l.acc_bits}-bit width")
 
 
-@settings(max_examples=examples(350))
+@settings(max_examples=examples(300))
 @given(data=st.data())
 def test_model_files(seeds, tally, data):
     case = data.draw(npz_case(seeds.model_arrays, ("graph.json",)))
@@ -137,7 +137,7 @@ def check_trace(path, case: Case, seeds) -> None:
     json.dumps(to_json(energy_report(seeds.inet, r, costs())), allow_nan=False)
 
 
-@settings(max_examples=examples(350))
+@settings(max_examples=examples(300))
 @given(data=st.data())
 def test_trace_files(seeds, tally, data):
     case = data.draw(npz_case(seeds.trace_arrays, ("meta.json",)))
@@ -158,7 +158,7 @@ def check_data(path, case: Case) -> None:
         expect(np.array_equal(s.x, case.arrays["x"]) and np.array_equal(s.y, case.arrays["y"]), "data loaded differently")
 
 
-@settings(max_examples=examples(150))
+@settings(max_examples=examples(100))
 @given(data=st.data())
 def test_data_files(seeds, tally, data):
     case = data.draw(npz_case(seeds.data_arrays, ("info.json",)))
@@ -176,7 +176,7 @@ def check_inputs(path, case: Case) -> None:
                "pixel codes loaded differently")
 
 
-@settings(max_examples=examples(150))
+@settings(max_examples=examples(100))
 @given(data=st.data())
 def test_input_files(seeds, tally, data):
     case = data.draw(npz_case(seeds.input_arrays, ()))
@@ -199,7 +199,7 @@ def check_config(path) -> None:
     expect(0 < cfg.weight_sram_bits < 1 << 63 and 0 < cfg.spike_sram_bits < 1 << 63, "SRAM size out of range")
 
 
-@settings(max_examples=examples(200))
+@settings(max_examples=examples(150))
 @given(data=st.data())
 def test_config_files(seeds, tally, data):
     case = data.draw(toml_case(seeds.config_text))
@@ -221,7 +221,7 @@ def check_costs(path) -> None:
     json.dumps(prices, allow_nan=False)
 
 
-@settings(max_examples=examples(200))
+@settings(max_examples=examples(150))
 @given(data=st.data())
 def test_cost_tables(seeds, tally, data):
     case = data.draw(toml_case(seeds.costs_text))
