@@ -33,7 +33,9 @@ from golden import ir, trace
 from golden.convert import convert
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_DATA = [Path(golden.__file__).parent / "data", Path(accel.__file__).parent / "configs", Path(energy.__file__).parent]
+#: the data files shipped in the packages (models, data set, configs, tables)
+PACKAGE_DATA = sorted([*(Path(golden.__file__).parent / "data").glob("*"), *(Path(accel.__file__).parent / "configs").glob("*"),
+                       *Path(energy.__file__).parent.glob("*.toml")])
 BATCH = 4
 #: CLI cases per run: about 100 in CI (the slow tier), a dozen locally
 EXAMPLES = max(3, int(25 * SCALE)) if SCALE >= 1 else 3
