@@ -56,7 +56,7 @@ class TileJob:
 
 def effective_weights(inet: IntNetwork, layer: IntLayer, source: str) -> np.ndarray:
     """Dense ``(neurons, source inputs)`` integer matrix of all terms of ``layer`` reading ``source``."""
-    shape = tuple(inet.input.shape) if source == inet.input.name else tuple(inet.layer(source).out_shape)
+    shape = inet.source_shape(source)
     M_in = int(np.prod(shape))
     if M_in * int(np.prod(layer.out_shape)) > 50_000_000:
         raise AccelError(f"rtl host: layer {layer.name!r} is too large for a dense weight matrix "

@@ -1,8 +1,9 @@
 """Reading input images for ``accel run`` and ``accel sweep``: the shape first, the data after.
 
 :func:`input_shape` reads only the ``.npy`` header (of the file, or of member
-``x`` of an ``.npz``), so that a command can refuse a wrong or impossible
-shape before the data is loaded; :func:`load_inputs` then reads the arrays.
+``x`` of an ``.npz``), so that a command can refuse a wrong shape, or a run too
+big for the memory budget, before the data is loaded; :func:`load_inputs` then
+reads and checks the arrays (:func:`golden.datasets.load_images`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import zipfile
 
 import numpy as np
 
+from golden.datasets import load_images
 from golden.errors import GoldenError
 
 
@@ -60,24 +62,6 @@ def input_shape(path) -> tuple[int, ...]:
 
 
 def load_inputs(path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Pixel codes from ``.npy`` (the array) or ``.npz`` (arrays ``x`` and optional ``y``)."""
-    src = str(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise GoldenError(f"input file {src}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise GoldenError(f"input file {src}: not a readable .npy/.npz file ({e})") from None
-    if isinstance(data, np.ndarray):
-        return data, None
-    with data:
-        if "x" not in data.files:
-            raise GoldenError(f"input file {src}: no array 'x' (found {data.files}); store pixel codes as x=..., labels as y=...")
-        try:
-            x = data["x"]
-            y = data["y"] if "y" in data.files else None
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise GoldenError(f"input file {src}: not a readable .npz file ({e})") from None
-    if y is not None and (y.ndim != 1 or len(y) != len(x)):
-        raise GoldenError(f"input file {src}: array 'y' has shape {y.shape}, expected ({len(x)},)")
-    return x, y
+    """Pixel codes from ``.npy`` (the array) or ``.npz`` (arrays ``x`` and optional ``y``),
+    read by :func:`golden.datasets.load_images` (headers and sizes checked before the data)."""
+    return load_images(path)

@@ -73,6 +73,7 @@ def check_steps(args, inet) -> None:
 def get_inputs(args, inet, mode: str = "fast") -> tuple[np.ndarray, np.ndarray | None, str]:
     """Pixel codes, labels (if known) and where they came from, from --input, --random or
     --digits, checked against ``inet``; the run's size is checked before anything is loaded."""
+    from golden.datasets import check_labels
     from golden.reference import check_input
 
     check_steps(args, inet)
@@ -102,6 +103,8 @@ def get_inputs(args, inet, mode: str = "fast") -> tuple[np.ndarray, np.ndarray |
         x, y = split.x[:n], split.y[:n]
     else:
         raise UsageError("give one of --input FILE, --random N or --digits [N]")
+    if y is not None:
+        y = check_labels(y, int(np.prod(inet.output.out_shape)), source)
     return check_input(inet, x, source=source), y, source
 
 
