@@ -34,7 +34,7 @@ from snnbits.schema import Const, Int, Num, Obj, Str, Version, check, show
 
 from .errors import GoldenError
 from .ir import Input
-from .npzio import NpzReader, dtype_text, is_npy, read_npy
+from .npzio import NpzReader, dtype_text, is_npy, read_npy, write_npz
 
 SCHEMA_VERSION = 1
 FORMAT = "snnbits-dataset"
@@ -102,16 +102,11 @@ def write_test_split(path=None) -> Path:
         "input_scale": INPUT_SCALE,
         "count": len(test),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(
-            f,
-            **{"info.json": np.frombuffer(json.dumps(info, indent=1).encode(), dtype=np.uint8)},
-            x=test.x.astype(np.uint8),
-            y=test.y.astype(np.uint8),
-        )
-    tmp.replace(path)
-    return path
+    return write_npz(path, {
+        "info.json": np.frombuffer(json.dumps(info, indent=1).encode(), dtype=np.uint8),
+        "x": test.x.astype(np.uint8),
+        "y": test.y.astype(np.uint8),
+    })
 
 
 #: info.json of a data set file

@@ -33,7 +33,7 @@ import numpy as np
 from snnbits.schema import Const, Int, List, Num, Obj, Pair, Str, Table, Version, check, show
 
 from .errors import GoldenError
-from .npzio import NpzReader
+from .npzio import NpzReader, write_npz
 
 SCHEMA_VERSION = 1
 FORMAT = "snnbits-model"
@@ -409,11 +409,7 @@ def save(net: Network, path) -> Path:
     for n in net.nodes:
         for k, v in n.params().items():
             arrays[f"{n.name}/{k}"] = np.asarray(v, dtype=np.float64)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    tmp.replace(path)
-    return path
+    return write_npz(path, arrays)
 
 
 #: graph.json (the attributes of each node are checked against its class's ``ATTRS``)

@@ -330,3 +330,30 @@ def is_npy(path) -> bool:
     except OSError:
         return False
 
+
+
+def write_npz(path, arrays: dict[str, np.ndarray]):
+    """Write ``arrays`` as a compressed ``.npz`` at ``path``, atomically.
+
+    The archive is written under a unique temporary name in the target's folder
+    and renamed into place with one :func:`os.replace`, so a reader never sees a
+    half-written file, an interrupted writer leaves nothing under the final name,
+    and concurrent writers to one path never share a temporary file (the last
+    complete writer wins).  The temporary file is removed if writing fails.
+    """
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path

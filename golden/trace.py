@@ -43,7 +43,7 @@ from snnbits.schema import Bool, Const, Int, List, Obj, Str, Version, check, sho
 from .convert import MAX_ACC_BITS, IntNetwork
 from .errors import GoldenError
 from .ir import _NAME_RE, MAX_BITS, MAX_ELEMENTS, MAX_NAME, MAX_NODES
-from .npzio import MAX_BYTES, NpzReader
+from .npzio import MAX_BYTES, NpzReader, write_npz
 from .simulate import MODES, SimResult, simulate
 
 SCHEMA_VERSION = 1
@@ -122,10 +122,7 @@ def save(path, inet: IntNetwork, res: SimResult, mode: str) -> Path:
             arrays[f"{l.name}/spikes"] = np.packbits(s, axis=-1, bitorder="little")
             arrays[f"{l.name}/codes"] = res.codes[l.name].astype(_uint_dtype(l.bits))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    tmp.replace(path)
+    write_npz(path, arrays)
     return path
 
 

@@ -198,3 +198,37 @@ def test_corrupt_spikes_are_detected(trace_file):
     rewrite(path, add={"q0/spikes": s})
     with pytest.raises(GoldenError, match=r"layer 'q0': codes do not equal the bits of the spikes"):
         trace.load(path)
+
+
+def test_writers_use_unique_temporary_files_and_clean_up(tmp_path, monkeypatch):
+    """Library savers (models, traces, data files) write under a unique temporary name
+    and rename: concurrent writers to one path leave a valid file, a failed write
+    leaves neither a file under the final name nor a temporary file."""
+    import threading
+
+    from golden import ir, npzio
+    from golden.random import random_network
+
+    nets = [random_network(np.random.default_rng(s)) for s in range(2)]
+    target = tmp_path / "model.npz"
+
+    def write(net):
+        for _ in range(15):
+            ir.save(net, target)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in nets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ir.load(target).hash() in {n.hash() for n in nets}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+    def boom(f, **arrays):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(npzio.np, "savez_compressed", boom)
+    with pytest.raises(OSError, match="disk full"):
+        ir.save(nets[0], tmp_path / "other.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
