@@ -524,7 +524,7 @@ def _term_desc(p: Plan, layer: HwLayer, t: HwTerm, wbase) -> dict:
                  qh0=o_hi0 // og, rh0=o_hi0 % og, cstep=(R // og) * cg, chi0=(o_hi0 // og + 1) * cg,
                  gstride=t.ncw(R) * kh * kw, cistride=kh * kw, kystride=kw)
     else:
-        d.update(gstride=t.J * C, cistride=t.ext[0] * t.ext[1] * C, kystride=t.ext[1] * C)
+        d.update(og=1, chi0=Cs, gstride=t.J * C, cistride=t.ext[0] * t.ext[1] * C, kystride=t.ext[1] * C)
     return d
 
 

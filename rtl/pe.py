@@ -22,10 +22,16 @@ Combinational PEs (:class:`Shifter`, :class:`Comparator`, :class:`Reset`) have
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Shifter", "Comparator", "Reset", "Accumulator", "NeuronPE"]
+__all__ = ["PEOp", "LeanPE", "Shifter", "Comparator", "Reset", "Accumulator", "NeuronPE", "check_width"]
+
+
+def check_width(name: str, value, minimum: int = 1) -> int:
+    """The one validator of integer generation parameters: ``TypeError`` for a non-integer,
+    ``ValueError`` below ``minimum``; both name the parameter and the value."""
+    return _check_width(name, value, minimum)
 
 
 def _check_width(name: str, value, minimum: int = 1) -> int:
@@ -479,4 +485,113 @@ class NeuronPE(wiring.Component):
                 with m.If(t >= n_fire):
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
+        return m
+
+
+class PEOp(enum.Enum, shape=unsigned(3)):
+    """Operation of a :class:`LeanPE` in one cycle (broadcast to a whole PE array)."""
+
+    NOP = 0  #: hold ``u``
+    LOAD = 1  #: ``u <- w``                  first op of a tile (the membrane starts from zero)
+    SHIFT_ADD = 2  #: ``u <- (u << 1) + w``   first op of a Horner position
+    ADD = 3  #: ``u <- u + w``                further ops of a position
+    FINISH = 4  #: ``u <- (u << pad) + p``    ``p = init`` (bias + half LSB)
+    FIRE = 5  #: ``d = u + p`` with ``p = -thr``; spike iff ``u >= 0`` and ``d >= 0``; ``u <- d`` on a spike
+
+
+class LeanPE(wiring.Component):
+    """The neuron datapath: one membrane register and one adder (twin: :mod:`golden.neuron`).
+
+    Every op is one addition ``A + B`` into ``u`` (see :class:`PEOp`): ``A`` is
+    ``0``, ``u``, ``u << 1`` or ``u << pad``; ``B`` is the weight ``w`` (sign-extended)
+    or the parameter ``p``.  ``FIRE`` is the comparator and the reset at once:
+    with ``p = -(S << (B - t))`` the sum is ``u - thr``, and
+    ``spike = u >= thr  <=>  u >= 0 and u - thr >= 0`` (exact without a wider
+    adder: for ``u >= 0`` and ``0 <= thr <= 2**(acc_width-1) - 1`` the difference
+    cannot wrap; for ``u < 0`` there is no spike whatever the sum).  ``spike`` is
+    combinational (valid in the FIRE cycle, before the update); ``u`` changes one
+    cycle after the op (``latency == 1``).  Every result wraps to ``acc_width``
+    bits, like the hardware; the width analysis of :mod:`golden.convert` makes
+    sure no value needs more.
+
+    Parameters
+    ----------
+    weight_width : int
+        Width of the signed weight ``w``.
+    acc_width : int
+        Width of the membrane ``u`` and of the signed parameter ``p``.
+    max_pad : int
+        Largest ``pad`` of FINISH (0: no shifter is built).
+    fault : str, optional
+        Fault injection for the test benches only: ``"gt"`` fires on ``u > thr``.
+
+    Ports
+    -----
+    op : In(PEOp)
+    w : In(signed(weight_width))
+    p : In(signed(acc_width))
+    pad : In(unsigned(max(1, max_pad.bit_length())))
+    u : Out(signed(acc_width))
+    spike : Out(1)
+    """
+
+    FAULTS = ("gt",)
+
+    def __init__(self, *, weight_width: int, acc_width: int, max_pad: int = 0, fault: str | None = None):
+        self._w = check_width("weight_width", weight_width)
+        self._acc = check_width("acc_width", acc_width)
+        self._max_pad = check_width("max_pad", max_pad, minimum=0)
+        if weight_width > acc_width:
+            raise ValueError(f"weight_width must not exceed acc_width ({acc_width}), not {weight_width!r}")
+        if fault is not None and fault not in self.FAULTS:
+            raise ValueError(f"fault must be one of {self.FAULTS} or None, not {fault!r}")
+        self._fault = fault
+        super().__init__({
+            "op": In(PEOp),
+            "w": In(signed(weight_width)),
+            "p": In(signed(acc_width)),
+            "pad": In(unsigned(_uwidth(max_pad))),
+            "u": Out(signed(acc_width)),
+            "spike": Out(1),
+        })
+
+    @property
+    def acc_width(self) -> int:
+        return self._acc
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an op to its result on ``u``: 1."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        A = self._acc
+        a = Signal(signed(A))
+        b = Signal(signed(A))
+        total = Signal(signed(A))
+        op = self.op
+        with m.Switch(op):
+            with m.Case(PEOp.LOAD):
+                m.d.comb += a.eq(0)
+            with m.Case(PEOp.SHIFT_ADD):
+                m.d.comb += a.eq(self.u << 1)
+            with m.Case(PEOp.FINISH):
+                m.d.comb += a.eq(self.u << self.pad if self._max_pad else self.u)
+            with m.Default():
+                m.d.comb += a.eq(self.u)
+        is_param = (op == PEOp.FINISH) | (op == PEOp.FIRE)
+        m.d.comb += [
+            b.eq(Mux(is_param, self.p, self.w)),
+            total.eq(a + b),
+        ]
+        fires = ~self.u[-1] & ~total[-1]
+        if self._fault == "gt":
+            fires = fires & (total != 0)
+        m.d.comb += self.spike.eq((op == PEOp.FIRE) & fires)
+        with m.If(op == PEOp.FIRE):
+            with m.If(fires):
+                m.d.sync += self.u.eq(total)
+        with m.Elif(op != PEOp.NOP):
+            m.d.sync += self.u.eq(total)
         return m
