@@ -147,9 +147,9 @@ class Accelerator(wiring.Component):
         One beat per tile of the last layer: the membranes of PE ``r*C + c``
         (``docs/architecture.md`` maps lanes to logits); ``last`` on the image's
         last beat.  A beat not taken stalls the machine.
-    trace : Out(stream.Signature(..., always_ready=True))
-        Monitor of the spike memory writes: one beat per FIRE op (layer, tile,
-        step ``t``, tensor, per bank: enable, address, data, bit mask).
+    trace : Out(Signature({"valid": Out(1), "payload": Out(...)}))
+        Monitor of the spike memory writes (no back-pressure): one beat per FIRE
+        op (layer, tile, step ``t``, tensor, per bank: enable, address, data, bit mask).
     busy : Out(1)
         From the first image beat to the image's last op.
     done : Out(1)
@@ -206,7 +206,7 @@ class Accelerator(wiring.Component):
         super().__init__({
             "image": In(stream.Signature(data.ArrayLayout(unsigned(hp.pixel_bits), self.image_width))),
             "logits": Out(stream.Signature(self.logits_layout)),
-            "trace": Out(stream.Signature(self.trace_layout, always_ready=True)),
+            "trace": Out(wiring.Signature({"valid": Out(1), "payload": Out(self.trace_layout)})),
             "busy": Out(1),
             "done": Out(1),
         })
@@ -506,12 +506,14 @@ class Accelerator(wiring.Component):
         c0r = src_u.c0[:lK] if lK else Const(0, 1)
         raddr = []
         bvalid = Signal(K, name="bvalid")
+        rbase = Signal(self.addr_width + 8, name="rbase")
+        m.d.comb += rbase.eq(tsrc * tm_s.pstride + c0q * tm_s.Hs + src_u.yi)
         for bnk in range(K):
-            cq = c0q + (Const(bnk, lK + 1) < c0r) if lK else c0q
+            wrap = (Const(bnk, lK + 1) < c0r) if lK else Const(0, 1)  # bank b holds channel (c0q + wrap)*K + b
             addr = Signal(self.addr_width + 8, name=f"raddr{bnk}")
             m.d.comb += [
-                addr.eq(tsrc * tm_s.pstride + cq * tm_s.Hs + src_u.yi),
-                bvalid[bnk].eq(~src_u.pseudo & ~src_u.end & (((cq << lK) | bnk) < ws["chi"])),
+                addr.eq(rbase + Mux(wrap, tm_s.Hs, 0)),
+                bvalid[bnk].eq(~src_u.pseudo & ~src_u.end & ((((c0q + wrap) << lK) | bnk) < ws["chi"])),
             ]
             raddr.append(addr)
         read = Signal(name="read")  # this cycle loads src_u into meta and reads its words
@@ -715,9 +717,11 @@ class Accelerator(wiring.Component):
                          wrd[r][0].addr.eq((a + 1) >> 1), wrd[r][1].addr.eq(a >> 1),
                          wrd[r][0].en.eq(go), wrd[r][1].en.eq(go),
                          nxt.rv[r].eq(op1.g * R + r < desc.OV)]
+        kx_prev = None
         for c in range(C):
             kx = Signal(signed(op1.xb.shape().width + 8), name=f"kx{c}")
-            m.d.comb += kx.eq(px - op1.xb - c * tm.sw)
+            m.d.comb += kx.eq(px - op1.xb if kx_prev is None else kx_prev - tm.sw)  # px - xb - c*sw
+            kx_prev = kx
             with m.If(tm.conv):
                 m.d.comb += [nxt.kx[c].eq(kx), nxt.lv[c].eq(ev & (kx >= 0) & (kx < tm.kw))]
             with m.Else():
@@ -775,7 +779,9 @@ class Accelerator(wiring.Component):
             m.d.comb += window.eq(pair >> (op2.off[r] * Wt))
             elems = Array([window[i * Wt:(i + 1) * Wt].as_signed() for i in range(V)])
             pdat = prd[r].data
-            plane = Array([pdat[c * A:(c + 1) * A].as_signed() for c in range(C)])
+            plane = [pdat[c * A:(c + 1) * A].as_signed() for c in range(C)]
+            shared = Signal(signed(A), name=f"prow{r}")  # a spatial layer's row: one channel's value
+            m.d.comb += shared.eq(Array(plane)[op2.gr])
             row = []
             for c in range(C):
                 pe = LeanPE(weight_width=Wt, acc_width=A, max_pad=hp.max_pad,
@@ -784,7 +790,7 @@ class Accelerator(wiring.Component):
                 m.d.comb += [
                     pe.op.eq(pe_op),
                     pe.w.eq(Mux(op2.lv[c] & op2.rv[r], elems[op2.kx[c]], 0)),
-                    pe.p.eq(Mux(op2.flat, plane[c], plane[op2.gr])),
+                    pe.p.eq(Mux(op2.flat, plane[c], shared)),
                     pe.pad.eq(op2.pad),
                 ]
                 row.append(pe)
@@ -792,9 +798,10 @@ class Accelerator(wiring.Component):
         # logits
         m.d.comb += [self.logits.valid.eq(op2.kind == OpKind.READOUT),
                      self.logits.payload.tile.eq(op2.tile), self.logits.payload.last.eq(op2.last_tile)]
+        readout = op2.kind == OpKind.READOUT
         for r in range(R):
-            for c in range(C):
-                m.d.comb += self.logits.payload.u[r * C + c].eq(pes[r][c].u)
+            for c in range(C):  # gated: the lanes change only on a beat (idle outputs do not toggle)
+                m.d.comb += self.logits.payload.u[r * C + c].eq(Mux(readout, pes[r][c].u, 0))
         # spike write-back and its monitor
         fire = (op2.kind == OpKind.FIRE) & go
         spikes = Array([Cat(*[pes[r][c].spike for c in range(C)]) for r in range(R)])

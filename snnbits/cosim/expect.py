@@ -203,3 +203,33 @@ class StreamChecker:
         self.beats += took
         return took
 
+
+
+def save_observation(obs: Observation, path) -> None:
+    """Write an observation as plain arrays (wide words as hex strings; no pickles)."""
+    lg = [(n, t, l, *lanes) for n, beats in enumerate(obs.logits) for t, l, lanes in beats]
+    wr = [(n, a, b, c, d, e) for n, ws in enumerate(obs.writes) for a, b, c, d, e, *_ in ws]
+    hexes = [[f"{int(v):x}" for v in (*addr, *dat, *msk)] for ws in obs.writes for *_, addr, dat, msk in ws]
+    np.savez(path, schema_version=SCHEMA_VERSION, cycles=np.array(obs.cycles, np.int64),
+             stalls=np.int64(obs.stalls), protocol=np.array(obs.protocol, dtype=str),
+             watchdog=np.array(obs.watchdog or "", dtype=str),
+             logits=np.array(lg, np.int64).reshape(len(lg), -1), writes=np.array(wr, np.int64).reshape(len(wr), 6),
+             words=np.array(hexes, dtype=str).reshape(len(hexes), -1), images=np.int64(len(obs.logits)))
+
+
+def load_observation(path, K: int) -> Observation:
+    with np.load(path, allow_pickle=False) as f:
+        if int(f["schema_version"]) != SCHEMA_VERSION:
+            raise ValueError(f"{path}: schema_version must be {SCHEMA_VERSION}")
+        n_img = int(f["images"])
+        obs = Observation(cycles=[int(v) for v in f["cycles"]], stalls=int(f["stalls"]),
+                          protocol=[str(v) for v in f["protocol"]], watchdog=str(f["watchdog"]) or None)
+        obs.logits = [[] for _ in range(n_img)]
+        obs.writes = [[] for _ in range(n_img)]
+        for row in f["logits"]:
+            obs.logits[int(row[0])].append((int(row[1]), int(row[2]), row[3:].astype(np.int64)))
+        for row, words in zip(f["writes"], f["words"]):
+            vals = [int(w, 16) for w in words]
+            obs.writes[int(row[0])].append((int(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5]),
+                                            vals[:K], vals[K:2 * K], vals[2 * K:]))
+    return obs

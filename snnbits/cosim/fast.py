@@ -5,8 +5,8 @@ logits beats and its spike-write monitor, counts the cycles of every image from
 the cycle its first pixel row is taken to the cycle ``done`` rises, and returns
 an :class:`~snnbits.cosim.expect.Observation`.  Optional back-pressure: the
 image source idles and the logits sink refuses beats in a given fraction of the
-cycles (seeded); the cycles the machine waits on a refused beat are counted as
-stalls and left out of the image's cycles.  A watchdog ends a run that does not
+cycles (seeded); the cycles the machine waits on a refused beat or on a row not offered
+are counted as stalls and left out of the image's cycles.  A watchdog ends a run that does not
 finish within ``max_cycles``.
 """
 
@@ -81,7 +81,9 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
                     ctx.set(top.image.payload.as_value(), rows[k])
                 ready = not (gaps and rng.random() < gaps)
                 ctx.set(top.logits.ready, int(ready))
-                took_row = valid and ctx.get(top.image.ready)
+                img_ready = ctx.get(top.image.ready)
+                took_row = valid and img_ready
+                stalls += bool(start is not None and k < len(rows) and img_ready and not valid)
                 lv = ctx.get(top.logits.valid)
                 lword = ctx.get(top.logits.payload.as_value())
                 if logits_check.sample(bool(lv), ready, lword) :
