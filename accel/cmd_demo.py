@@ -207,7 +207,7 @@ def _cosim(args, inet, test, folder: Path) -> dict:
         console.print("skipped (--cosim-images 0)")
         return {"status": "skipped", "reason": "--cosim-images 0"}
     try:
-        from rtl.cosim.runner import cosim_network, missing_simulator
+        from snnbits.cosim.runner import cosim_network, missing_simulator
     except ImportError as e:
         console.print(f"[yellow]skipped: the RTL extra is not installed ({e}); pip install 'snnbits[rtl]'[/yellow]")
         return {"status": "skipped", "reason": str(e)}

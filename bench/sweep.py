@@ -1,6 +1,6 @@
 """Benchmark: PE-array sweep of a VGG16-sized network at 32x32 input (random weights).
 
-    python bench/sweep.py [--images 1] [--workers N] [--naive-seconds 20] [--rtl] [--json out.json]
+    python bench/sweep.py [--images 1] [--workers N] [--naive-seconds 20] [--json out.json]
 
 Measures, in one run:
 
@@ -8,10 +8,9 @@ Measures, in one run:
   configurations per second and wall time (target: < 30 s on 2 cores);
 * the naive per-cycle Python simulation (:func:`accel.model.reference_layer_cycles`) on a
   subset of (shape, layer) pairs for about ``--naive-seconds``; its speed in simulated
-  cycles per second is extrapolated to the whole sweep (stated as such in the output);
-* with ``--rtl``: co-simulation speed of the RTL array on Icarus through cocotb (clock cycles
-  per second, weight preload included), every layer of a small random network on a 4x4 array
-  (needs iverilog and cocotb).
+  cycles per second is extrapolated to the whole sweep (stated as such in the output).
+
+RTL co-simulation speed (Icarus vs Verilator, whole images): ``bench/accel_cosim.py``.
 """
 
 from __future__ import annotations
@@ -120,7 +119,6 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=1)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--naive-seconds", type=float, default=20.0)
-    ap.add_argument("--rtl", action="store_true", help="also measure RTL co-simulation speed on Icarus")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     out = {"cores": os.cpu_count(), "workers": args.workers}
@@ -170,18 +168,6 @@ def main(argv=None) -> int:
           f"-> vectorized model is {out['speedup_vs_naive']:,.0f}x faster "
           f"(single config 8x8 vectorized: {out['one_config_s'] * 1e3:.0f} ms, {one.cycles:,} cycles)")
 
-    if args.rtl:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from rtl.cosim.runner import measure_speed
-
-        out["rtl"] = measure_speed()
-        r = out["rtl"]
-        if "skipped" in r:
-            print(f"RTL co-simulation skipped: {r['skipped']}")
-        else:
-            print(f"RTL co-simulation on Icarus via cocotb ({r['array']} array, every layer of a small random net, "
-                  f"{r['tiles']} tiles): {r['cycles']:,} clock cycles in {r['seconds']:.1f} s = "
-                  f"{r['cycles_per_s']:,.0f} cycles/s; RTL cycles == model cycles and golden spikes: {r['match']}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0

@@ -29,12 +29,8 @@ __all__ = ["PEOp", "LeanPE", "Shifter", "Comparator", "Reset", "Accumulator", "N
 
 
 def check_width(name: str, value, minimum: int = 1) -> int:
-    """The one validator of integer generation parameters: ``TypeError`` for a non-integer,
-    ``ValueError`` below ``minimum``; both name the parameter and the value."""
-    return _check_width(name, value, minimum)
-
-
-def _check_width(name: str, value, minimum: int = 1) -> int:
+    """The one validator of integer generation parameters (every component of ``rtl`` uses it):
+    ``TypeError`` for a non-integer, ``ValueError`` below ``minimum``; both name the parameter and value."""
     what = "a positive integer" if minimum == 1 else "a non-negative integer"
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be {what}, not {value!r}")
@@ -72,8 +68,8 @@ class Shifter(wiring.Component):
     """
 
     def __init__(self, *, width: int, max_shift: int):
-        self._width = _check_width("width", width)
-        self._max_shift = _check_width("max_shift", max_shift, minimum=0)
+        self._width = check_width("width", width)
+        self._max_shift = check_width("max_shift", max_shift, minimum=0)
         super().__init__({
             "u": In(signed(width)),
             "n": In(unsigned(_uwidth(max_shift))),
@@ -130,9 +126,9 @@ class Comparator(wiring.Component):
     """
 
     def __init__(self, *, acc_width: int, s_width: int, bits: int):
-        self._acc_width = _check_width("acc_width", acc_width)
-        self._s_width = _check_width("s_width", s_width)
-        self._bits = _check_width("bits", bits)
+        self._acc_width = check_width("acc_width", acc_width)
+        self._s_width = check_width("s_width", s_width)
+        self._bits = check_width("bits", bits)
         super().__init__({
             "u": In(signed(acc_width)),
             "S": In(unsigned(s_width)),
@@ -189,8 +185,8 @@ class Reset(wiring.Component):
     """
 
     def __init__(self, *, acc_width: int, thr_width: int):
-        self._acc_width = _check_width("acc_width", acc_width)
-        self._thr_width = _check_width("thr_width", thr_width)
+        self._acc_width = check_width("acc_width", acc_width)
+        self._thr_width = check_width("thr_width", thr_width)
         super().__init__({
             "u": In(signed(acc_width)),
             "spike": In(1),
@@ -253,9 +249,9 @@ class Accumulator(wiring.Component):
     """
 
     def __init__(self, *, acc_width: int, in_width: int, max_pad: int = 0):
-        self._acc_width = _check_width("acc_width", acc_width)
-        self._in_width = _check_width("in_width", in_width)
-        self._max_pad = _check_width("max_pad", max_pad, minimum=0)
+        self._acc_width = check_width("acc_width", acc_width)
+        self._in_width = check_width("in_width", in_width)
+        self._max_pad = check_width("max_pad", max_pad, minimum=0)
         super().__init__({
             "clear": In(1),
             "step": In(1),
@@ -294,198 +290,6 @@ class Accumulator(wiring.Component):
     def _finish_addend(self):
         """What ``finish`` adds after the shift; a subclass may only change it to inject a fault."""
         return self.init
-
-
-class NeuronPE(wiring.Component):
-    """One bit-serial neuron: accumulate ``T_in`` input steps, add ``init``, fire ``T`` spikes MSB first.
-
-    Composes :class:`Accumulator` (with its :class:`Shifter`), :class:`Comparator`
-    and :class:`Reset`.  Twin: :func:`golden.neuron.neuron`.
-
-    Protocol (all strobes sampled at the rising edge of ``clk``):
-
-    1. **start.**  While ``idle`` is high, a cycle with ``start`` high clears the
-       membrane and latches ``S``, ``init``, ``n_fire`` (``T``) and ``pad``
-       (``B_in - T_in``); these ports may change afterwards.
-    2. **accumulate.**  While ``a_ready`` is high, each cycle with ``a_valid``
-       high consumes one input step ``a`` (``u <- (u << 1) + a``), MSB first.
-       ``a_last`` high marks the final step (``T_in >= 1`` steps in all).
-       Gaps (``a_valid`` low) are allowed.
-    3. **finish.**  The cycle after the last step: ``u <- (u << pad) + init``.
-    4. **fire.**  The next ``n_fire`` cycles have ``spike_valid`` high, one per
-       step ``t = 1 .. n_fire`` (shown on ``t``): ``spike = u >= S << (bits - t)``
-       and the membrane is reduced by the threshold where it spiked.  There is no
-       back-pressure: spikes must be taken when valid.  ``done`` is high together
-       with the last spike.  ``idle`` is high again the cycle after.
-
-    Timing: :attr:`latency` (= 2) cycles from the cycle the last input step is
-    accepted to the first valid spike; one evaluation with back-to-back inputs
-    occupies :meth:`evaluation_cycles` ``= 2 + T_in + T`` cycles from ``start``
-    to the next possible ``start``.
-
-    Parameters
-    ----------
-    acc_width : int
-        Width of the membrane register (exact; it wraps on overflow).
-    in_width : int
-        Width of the signed synaptic sum ``a``.
-    s_width : int
-        Width of the unsigned output LSB ``S``.
-    bits : int
-        Output bits ``B``; ``n_fire`` may be ``1 .. bits``.
-    in_bits : int, optional
-        Input bits ``B_in`` (default ``bits``); ``pad`` may be ``0 .. in_bits - 1``.
-
-    Ports
-    -----
-    start : In(1)
-        Begin an evaluation (accepted only while ``idle``).
-    S : In(unsigned(s_width))
-        Output LSB, latched on ``start``.
-    init : In(signed(acc_width))
-        Bias plus half output LSB, latched on ``start``.
-    n_fire : In(unsigned(bits.bit_length()))
-        Number of fire steps ``T`` (``1 .. bits``), latched on ``start``.
-    pad : In(unsigned(max(1, (in_bits - 1).bit_length())))
-        ``B_in - T_in`` (``0 .. in_bits - 1``), latched on ``start``.
-    a : In(signed(in_width))
-        Synaptic sum of one input step.
-    a_valid : In(1)
-    a_last : In(1)
-        Qualifies ``a`` as the last input step.
-    idle : Out(1)
-        Ready to ``start``.
-    a_ready : Out(1)
-        In the accumulate phase: ``a`` is consumed when ``a_valid`` is high.
-    spike : Out(1)
-        Output spike of step ``t``, valid while ``spike_valid``.
-    spike_valid : Out(1)
-    t : Out(unsigned(bits.bit_length()))
-        Current fire step (1-based) while ``spike_valid``.
-    done : Out(1)
-        High with the last spike of the evaluation.
-    u : Out(signed(acc_width))
-        Membrane register; equals the twin's ``u_acc`` in the first fire cycle.
-    """
-
-    comparator_cls = Comparator
-    accumulator_cls = Accumulator
-
-    def __init__(self, *, acc_width: int, in_width: int, s_width: int, bits: int,
-                 in_bits: int | None = None):
-        self._acc_width = _check_width("acc_width", acc_width)
-        self._in_width = _check_width("in_width", in_width)
-        self._s_width = _check_width("s_width", s_width)
-        self._bits = _check_width("bits", bits)
-        self._in_bits = bits if in_bits is None else _check_width("in_bits", in_bits)
-        if in_width > acc_width:
-            raise ValueError(f"in_width must not exceed acc_width ({acc_width}), not {in_width!r}")
-        t_width = _uwidth(bits)
-        super().__init__({
-            "start": In(1),
-            "S": In(unsigned(s_width)),
-            "init": In(signed(acc_width)),
-            "n_fire": In(unsigned(t_width)),
-            "pad": In(unsigned(_uwidth(self._in_bits - 1))),
-            "a": In(signed(in_width)),
-            "a_valid": In(1),
-            "a_last": In(1),
-            "idle": Out(1),
-            "a_ready": Out(1),
-            "spike": Out(1),
-            "spike_valid": Out(1),
-            "t": Out(unsigned(t_width)),
-            "done": Out(1),
-            "u": Out(signed(acc_width)),
-        })
-
-    @property
-    def acc_width(self) -> int:
-        return self._acc_width
-
-    @property
-    def in_width(self) -> int:
-        return self._in_width
-
-    @property
-    def s_width(self) -> int:
-        return self._s_width
-
-    @property
-    def bits(self) -> int:
-        return self._bits
-
-    @property
-    def in_bits(self) -> int:
-        return self._in_bits
-
-    @property
-    def latency(self) -> int:
-        """Cycles from accepting the last input step to the first valid spike: 2."""
-        return 2
-
-    def evaluation_cycles(self, t_in: int, t_fire: int) -> int:
-        """Cycles from ``start`` to the next possible ``start``, inputs back to back."""
-        if not 1 <= t_fire <= self._bits:
-            raise ValueError(f"t_fire must be in 1..{self._bits}, not {t_fire!r}")
-        if not 1 <= t_in <= self._in_bits:
-            raise ValueError(f"t_in must be in 1..{self._in_bits}, not {t_in!r}")
-        return 1 + t_in + (self.latency - 1) + t_fire
-
-    def elaborate(self, platform):
-        m = Module()
-        max_pad = self._in_bits - 1
-        m.submodules.acc = acc = self.accumulator_cls(
-            acc_width=self._acc_width, in_width=self._in_width, max_pad=max_pad)
-        m.submodules.cmp = cmp = self.comparator_cls(
-            acc_width=self._acc_width, s_width=self._s_width, bits=self._bits)
-        m.submodules.rst = rst = Reset(acc_width=self._acc_width, thr_width=len(cmp.thr))
-
-        S = Signal.like(self.S, name="S_q")
-        init = Signal.like(self.init, name="init_q")
-        n_fire = Signal.like(self.n_fire, name="n_fire_q")
-        pad = Signal.like(self.pad, name="pad_q")
-        t = Signal.like(self.t, name="t_q")
-
-        m.d.comb += [
-            self.u.eq(acc.u),
-            acc.a.eq(self.a),
-            acc.pad.eq(pad),
-            acc.init.eq(init),
-            cmp.u.eq(acc.u),
-            cmp.S.eq(S),
-            cmp.t.eq(t),
-            rst.u.eq(acc.u),
-            rst.spike.eq(cmp.spike),
-            rst.thr.eq(cmp.thr),
-            acc.d.eq(rst.u_out),
-            self.t.eq(t),
-            self.spike.eq(cmp.spike),
-        ]
-
-        with m.FSM(name="phase"):
-            with m.State("IDLE"):
-                m.d.comb += self.idle.eq(1)
-                with m.If(self.start):
-                    m.d.comb += acc.clear.eq(1)
-                    m.d.sync += [S.eq(self.S), init.eq(self.init),
-                                 n_fire.eq(self.n_fire), pad.eq(self.pad)]
-                    m.next = "ACCUMULATE"
-            with m.State("ACCUMULATE"):
-                m.d.comb += [self.a_ready.eq(1), acc.step.eq(self.a_valid)]
-                with m.If(self.a_valid & self.a_last):
-                    m.next = "FINISH"
-            with m.State("FINISH"):
-                m.d.comb += acc.finish.eq(1)
-                m.d.sync += t.eq(1)
-                m.next = "FIRE"
-            with m.State("FIRE"):
-                m.d.comb += [self.spike_valid.eq(1), acc.load.eq(1)]
-                m.d.sync += t.eq(t + 1)
-                with m.If(t >= n_fire):
-                    m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
-        return m
 
 
 class PEOp(enum.Enum, shape=unsigned(3)):
@@ -594,4 +398,198 @@ class LeanPE(wiring.Component):
                 m.d.sync += self.u.eq(total)
         with m.Elif(op != PEOp.NOP):
             m.d.sync += self.u.eq(total)
+        return m
+
+
+class NeuronPE(wiring.Component):
+    """One bit-serial neuron: accumulate ``T_in`` input steps, add ``init``, fire ``T`` spikes MSB first.
+
+    The datapath is :class:`LeanPE` (the one the accelerator's array uses), driven
+    by a small sequencer: ``start`` loads zero, each input step is a SHIFT_ADD of
+    ``a``, then FINISH with ``init`` and FIRE with ``-(S << (bits - t))``.
+    Twin: :func:`golden.neuron.neuron`.
+
+    Protocol (all strobes sampled at the rising edge of ``clk``):
+
+    1. **start.**  While ``idle`` is high, a cycle with ``start`` high clears the
+       membrane and latches ``S``, ``init``, ``n_fire`` (``T``) and ``pad``
+       (``B_in - T_in``); these ports may change afterwards.
+    2. **accumulate.**  While ``a_ready`` is high, each cycle with ``a_valid``
+       high consumes one input step ``a`` (``u <- (u << 1) + a``), MSB first.
+       ``a_last`` high marks the final step (``T_in >= 1`` steps in all).
+       Gaps (``a_valid`` low) are allowed.
+    3. **finish.**  The cycle after the last step: ``u <- (u << pad) + init``.
+    4. **fire.**  The next ``n_fire`` cycles have ``spike_valid`` high, one per
+       step ``t = 1 .. n_fire`` (shown on ``t``): ``spike = u >= S << (bits - t)``
+       and the membrane is reduced by the threshold where it spiked.  There is no
+       back-pressure: spikes must be taken when valid.  ``done`` is high together
+       with the last spike.  ``idle`` is high again the cycle after.
+
+    Timing: :attr:`latency` (= 2) cycles from the cycle the last input step is
+    accepted to the first valid spike; one evaluation with back-to-back inputs
+    occupies :meth:`evaluation_cycles` ``= 2 + T_in + T`` cycles from ``start``
+    to the next possible ``start``.
+
+    Parameters
+    ----------
+    acc_width : int
+        Width of the membrane register (exact; it wraps on overflow).
+    in_width : int
+        Width of the signed synaptic sum ``a``.
+    s_width : int
+        Width of the unsigned output LSB ``S``.
+    bits : int
+        Output bits ``B``; ``n_fire`` may be ``1 .. bits``.
+    in_bits : int, optional
+        Input bits ``B_in`` (default ``bits``); ``pad`` may be ``0 .. in_bits - 1``.
+
+    Ports
+    -----
+    start : In(1)
+        Begin an evaluation (accepted only while ``idle``).
+    S : In(unsigned(s_width))
+        Output LSB, latched on ``start``.
+    init : In(signed(acc_width))
+        Bias plus half output LSB, latched on ``start``.
+    n_fire : In(unsigned(bits.bit_length()))
+        Number of fire steps ``T`` (``1 .. bits``), latched on ``start``.
+    pad : In(unsigned(max(1, (in_bits - 1).bit_length())))
+        ``B_in - T_in`` (``0 .. in_bits - 1``), latched on ``start``.
+    a : In(signed(in_width))
+        Synaptic sum of one input step.
+    a_valid : In(1)
+    a_last : In(1)
+        Qualifies ``a`` as the last input step.
+    idle : Out(1)
+        Ready to ``start``.
+    a_ready : Out(1)
+        In the accumulate phase: ``a`` is consumed when ``a_valid`` is high.
+    spike : Out(1)
+        Output spike of step ``t``, valid while ``spike_valid``.
+    spike_valid : Out(1)
+    t : Out(unsigned(bits.bit_length()))
+        Current fire step (1-based) while ``spike_valid``.
+    done : Out(1)
+        High with the last spike of the evaluation.
+    u : Out(signed(acc_width))
+        Membrane register; equals the twin's ``u_acc`` in the first fire cycle.
+    """
+
+    #: fault injection of the datapath (test benches only; see :class:`LeanPE`)
+    lean_fault = None
+
+    def __init__(self, *, acc_width: int, in_width: int, s_width: int, bits: int,
+                 in_bits: int | None = None):
+        self._acc_width = check_width("acc_width", acc_width)
+        self._in_width = check_width("in_width", in_width)
+        self._s_width = check_width("s_width", s_width)
+        self._bits = check_width("bits", bits)
+        self._in_bits = bits if in_bits is None else check_width("in_bits", in_bits)
+        if in_width > acc_width:
+            raise ValueError(f"in_width must not exceed acc_width ({acc_width}), not {in_width!r}")
+        if ((1 << s_width) - 1) << (bits - 1) > (1 << (acc_width - 1)) - 1:
+            raise ValueError(f"acc_width must hold the largest threshold ((2**s_width - 1) << (bits - 1), "
+                             f"{((1 << s_width) - 1) << (bits - 1)}), not {acc_width!r}")
+        t_width = _uwidth(bits)
+        super().__init__({
+            "start": In(1),
+            "S": In(unsigned(s_width)),
+            "init": In(signed(acc_width)),
+            "n_fire": In(unsigned(t_width)),
+            "pad": In(unsigned(_uwidth(self._in_bits - 1))),
+            "a": In(signed(in_width)),
+            "a_valid": In(1),
+            "a_last": In(1),
+            "idle": Out(1),
+            "a_ready": Out(1),
+            "spike": Out(1),
+            "spike_valid": Out(1),
+            "t": Out(unsigned(t_width)),
+            "done": Out(1),
+            "u": Out(signed(acc_width)),
+        })
+
+    @property
+    def acc_width(self) -> int:
+        return self._acc_width
+
+    @property
+    def in_width(self) -> int:
+        return self._in_width
+
+    @property
+    def s_width(self) -> int:
+        return self._s_width
+
+    @property
+    def bits(self) -> int:
+        return self._bits
+
+    @property
+    def in_bits(self) -> int:
+        return self._in_bits
+
+    @property
+    def latency(self) -> int:
+        """Cycles from accepting the last input step to the first valid spike: 2."""
+        return 2
+
+    def evaluation_cycles(self, t_in: int, t_fire: int) -> int:
+        """Cycles from ``start`` to the next possible ``start``, inputs back to back."""
+        if not 1 <= t_fire <= self._bits:
+            raise ValueError(f"t_fire must be in 1..{self._bits}, not {t_fire!r}")
+        if not 1 <= t_in <= self._in_bits:
+            raise ValueError(f"t_in must be in 1..{self._in_bits}, not {t_in!r}")
+        return 1 + t_in + (self.latency - 1) + t_fire
+
+    def _finish_param(self, init):
+        """What FINISH adds after the shift; a subclass may only change it to inject a fault."""
+        return init
+
+    def elaborate(self, platform):
+        m = Module()
+        A = self._acc_width
+        m.submodules.pe = pe = LeanPE(weight_width=self._in_width, acc_width=A, max_pad=self._in_bits - 1,
+                                      fault=self.lean_fault)
+        S = Signal.like(self.S, name="S_q")
+        init = Signal.like(self.init, name="init_q")
+        n_fire = Signal.like(self.n_fire, name="n_fire_q")
+        pad = Signal.like(self.pad, name="pad_q")
+        t = Signal.like(self.t, name="t_q")
+        thr = Signal(unsigned(self._s_width + self._bits - 1), name="thr")
+        shamt = Signal(unsigned(_uwidth(self._bits - 1)), name="shamt")
+        m.d.comb += [
+            shamt.eq(self._bits - t),
+            thr.eq(S << shamt),
+            self.u.eq(pe.u),
+            self.t.eq(t),
+            self.spike.eq(pe.spike),
+            pe.pad.eq(pad),
+            pe.w.eq(self.a),
+        ]
+
+        with m.FSM(name="phase"):
+            with m.State("IDLE"):
+                m.d.comb += self.idle.eq(1)
+                with m.If(self.start):
+                    m.d.comb += [pe.op.eq(PEOp.LOAD), pe.w.eq(0)]
+                    m.d.sync += [S.eq(self.S), init.eq(self.init),
+                                 n_fire.eq(self.n_fire), pad.eq(self.pad)]
+                    m.next = "ACCUMULATE"
+            with m.State("ACCUMULATE"):
+                m.d.comb += self.a_ready.eq(1)
+                with m.If(self.a_valid):
+                    m.d.comb += pe.op.eq(PEOp.SHIFT_ADD)
+                    with m.If(self.a_last):
+                        m.next = "FINISH"
+            with m.State("FINISH"):
+                m.d.comb += [pe.op.eq(PEOp.FINISH), pe.p.eq(self._finish_param(init))]
+                m.d.sync += t.eq(1)
+                m.next = "FIRE"
+            with m.State("FIRE"):
+                m.d.comb += [self.spike_valid.eq(1), pe.op.eq(PEOp.FIRE), pe.p.eq(-thr)]
+                m.d.sync += t.eq(t + 1)
+                with m.If(t >= n_fire):
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
         return m

@@ -39,8 +39,12 @@ def _unpack(word: int, width: int, n: int, signed: bool) -> np.ndarray:
     return v.astype(np.int64)
 
 
-def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int = 0) -> Observation:
-    """Simulate ``top`` (built from ``prog``) on ``pixels`` (``(N,) + input shape``)."""
+def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int = 0,
+             rows_limit: int | None = None) -> Observation:
+    """Simulate ``top`` (built from ``prog``) on ``pixels`` (``(N,) + input shape``).
+
+    ``rows_limit``: offer only that many rows of each image (a stuck run, for the watchdog's test).
+    """
     p = prog.plan
     R, C, K = p.rows, p.cols, p.scan
     A = top.hp.acc_width
@@ -53,7 +57,7 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
     aw, dw = top.addr_width, top.spike_word
     obs = Observation()
     rng = random.Random(seed)
-    images = [pack_rows(prog, x) for x in np.asarray(pixels)]
+    images = [pack_rows(prog, x)[:rows_limit] for x in np.asarray(pixels)]
     logits_check = StreamChecker("logits")
 
     def field(word, name):
