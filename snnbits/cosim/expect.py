@@ -213,8 +213,10 @@ def save_observation(obs: Observation, path) -> None:
     np.savez(path, schema_version=SCHEMA_VERSION, cycles=np.array(obs.cycles, np.int64),
              stalls=np.int64(obs.stalls), protocol=np.array(obs.protocol, dtype=str),
              watchdog=np.array(obs.watchdog or "", dtype=str),
-             logits=np.array(lg, np.int64).reshape(len(lg), -1), writes=np.array(wr, np.int64).reshape(len(wr), 6),
-             words=np.array(hexes, dtype=str).reshape(len(hexes), -1), images=np.int64(len(obs.logits)))
+             logits=np.array(lg, np.int64) if lg else np.zeros((0, 3), np.int64),
+             writes=np.array(wr, np.int64).reshape(len(wr), 6),
+             words=np.array(hexes, dtype=str) if hexes else np.zeros((0, 0), dtype=str),
+             images=np.int64(len(obs.logits)))
 
 
 def load_observation(path, K: int) -> Observation:

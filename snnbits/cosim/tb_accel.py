@@ -118,7 +118,8 @@ class AccelTB:
 @cocotb.test()
 async def accel_runs_images(dut) -> None:
     """Every image of the case: observe logits, spike writes and cycles; write the observation."""
-    case = json.loads(open(os.environ["ACCEL_CASE"]).read())
+    with open(os.environ["ACCEL_CASE"]) as f:
+        case = json.load(f)
     tb = AccelTB(dut, case)
     await tb.reset()
     for rows, budget in zip(case["rows"], case["max_cycles"]):
