@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from golden.convert import IntLayer, IntNetwork, Term
-from golden.simulate import SimResult
+from golden.convert import IntLayer, IntNetwork, Kind
+from golden.simulate import SimResult, input_steps
 
 from .config import ArrayConfig
 from .errors import AccelError
@@ -117,27 +117,6 @@ def _view3(shape) -> tuple[int, int, int]:
     return tuple(shape) if len(shape) == 3 else (int(np.prod(shape)), 1, 1)
 
 
-def _pooled(shape3, pre) -> tuple[int, int, int]:
-    C, H, W = shape3
-    for p in pre:
-        if p[0] == "sumpool":
-            (kh, kw), (sh, sw) = p[1], p[2]
-            H, W = (H - kh) // sh + 1, (W - kw) // sw + 1
-    return C, H, W
-
-
-def _backmap(pre, lo, hi, axis):
-    for p in reversed(pre):
-        if p[0] == "sumpool":
-            k, s = p[1][axis], p[2][axis]
-            lo, hi = lo * s, hi * s + k - 1
-    return lo, hi
-
-
-def _source_shape(inet: IntNetwork, source: str) -> tuple[int, ...]:
-    return tuple(inet.input.shape) if source == inet.input.name else tuple(inet.layer(source).out_shape)
-
-
 def tiling(inet: IntNetwork, layer: IntLayer, rows: int, cols: int) -> Tiling:
     """Tile grid, mapped PEs and per-source input bounding boxes of ``layer`` on a ``rows x cols`` array."""
     P = rows * cols
@@ -162,27 +141,28 @@ def tiling(inet: IntNetwork, layer: IntLayer, rows: int, cols: int) -> Tiling:
         mapped = k_hi - k_lo + 1
     by_source: dict[str, list] = {}
     for term in layer.terms:
-        src3 = _view3(_source_shape(inet, term.source))
+        src_shape = inet.source_shape(term.source)
+        src3 = _view3(src_shape)
         full = tuple((np.zeros((1, 1, 1), np.int64), np.full((1, 1, 1), n - 1, np.int64)) for n in src3)
         if not spatial:
-            if term.kind == "identity" and not term.pre and len(_source_shape(inet, term.source)) == 1:
+            if term.elementwise and len(src_shape) == 1:
                 box = ((k_lo, k_hi), full[1], full[2])
             else:  # linear (or a flattened identity): every input may reach every tile
                 box = full
         else:
-            Cp, Hp, Wp = _pooled(src3, term.pre)
-            if term.kind == "conv":
+            Cp, Hp, Wp = term.input_shape(src_shape)
+            if term.kind is Kind.CONV:
                 og = O // term.groups
                 Cg = term.weight.shape[1]
                 ch = ((c_lo // og) * Cg, (c_hi // og + 1) * Cg - 1)
                 (kh, kw), (sh, sw), (ph, pw) = term.weight.shape[2:], term.stride, term.padding
                 r = (np.maximum(y * sh - ph, 0), np.minimum(y * sh - ph + kh - 1, Hp - 1))
                 q = (np.maximum(x0 * sw - pw, 0), np.minimum(x1 * sw - pw + kw - 1, Wp - 1))
-            elif term.kind == "identity":
+            elif term.kind is Kind.IDENTITY:
                 ch, r, q = (c_lo, c_hi), (y, y), (x0, x1)
             else:
                 raise AccelError(f"layer {layer.name!r}: a {term.kind} term cannot produce a spatial output")
-            box = (ch, _backmap(term.pre, *r, 0), _backmap(term.pre, *q, 1))
+            box = (ch, term.input_span(*r, 0), term.input_span(*q, 1))
         by_source.setdefault(term.source, []).append((src3, box))
     boxes = []
     for src, items in by_source.items():
@@ -250,90 +230,32 @@ def _integral(ev: np.ndarray) -> np.ndarray:
     return I
 
 
-def _source_steps(inet: IntNetwork, res: SimResult, source: str):
-    """(steps array (L, N, ...) of integers, trailing extra shifts, mac?, bits per input)."""
-    if source == inet.input.name:
-        P = inet.input.bits
-        if inet.bitplanes:
-            x = res.pixels
-            return np.stack([(x >> (P - 1 - t)) & 1 for t in range(P)]), 0, False, 1
-        return res.pixels[None], 0, True, P
-    if source not in res.spikes:
-        raise AccelError(f"simulation result has no spikes of layer {source!r} (has {sorted(res.spikes)})")
-    return res.spikes[source], inet.bits - res.T, False, 1
-
-
-def _cover(n_out: int, k: int, s: int, p: int, n_in: int) -> np.ndarray:
-    """Per input index of one axis: how many of ``n_out`` windows (size k, stride s, padding p) cover it."""
-    d = np.zeros(n_in + 1, np.int64)
-    lo = np.arange(n_out) * s - p
-    hi = lo + k - 1
-    lo, hi = np.maximum(lo, 0), np.minimum(hi, n_in - 1)
-    ok = lo <= hi
-    np.add.at(d, lo[ok], 1)
-    np.add.at(d, hi[ok] + 1, -1)
-    return d.cumsum()[:-1]
-
-
-def fanout(term: Term, src_shape, out_shape) -> np.ndarray:
-    """Structural fan-out of every source input (3-D view): how many outputs of ``term`` read it."""
-    src3 = _view3(src_shape)
-    C, Hp, Wp = _pooled(src3, term.pre) if len(src_shape) == 3 else src3
-    if term.kind == "conv":
-        O, Ho, Wo = out_shape
-        (kh, kw), (sh, sw), (ph, pw) = term.weight.shape[2:], term.stride, term.padding
-        ch = O // term.groups
-        ry, rx = _cover(Ho, kh, sh, ph, Hp), _cover(Wo, kw, sw, pw, Wp)
-    else:
-        ch = int(np.prod(out_shape)) if term.kind == "linear" else 1
-        ry, rx = np.ones(Hp, np.int64), np.ones(Wp, np.int64)
-    if len(src_shape) == 3:
-        pools = [p for p in term.pre if p[0] == "sumpool"]
-        sizes = [src3]
-        for p in pools:
-            sizes.append(_pooled(sizes[-1], (p,)))
-        for p, size in zip(reversed(pools), reversed(sizes[:-1])):
-            (kh, kw), (sh, sw) = p[1], p[2]
-            ry, rx = _unpool(ry, kh, sh, size[1]), _unpool(rx, kw, sw, size[2])
-    return ch * ry[None, :, None] * rx[None, None, :] * np.ones((src3[0], 1, 1), np.int64)
-
-
-def _unpool(r: np.ndarray, k: int, s: int, n: int) -> np.ndarray:
-    out = np.zeros(n, np.int64)
-    for i, v in enumerate(r):
-        out[i * s : i * s + k] += v
-    return out
-
-
 def profile(inet: IntNetwork, res: SimResult) -> NetworkProfile:
     """Configuration-independent precomputation for :func:`evaluate` (do it once per trace)."""
     N = int(res.pixels.shape[0])
     layers = []
     for layer in inet.layers:
-        srcs = {}
-        for term in layer.terms:
-            if term.source not in srcs:
-                srcs[term.source] = _source_steps(inet, res, term.source)
-        D = max(len(s) + e for s, e, _, _ in srcs.values())
+        al = inet.alignment(layer, res.T)
         steps = []
-        first, last = D, -1
-        for name, (s, extra, mac, bpi) in srcs.items():
-            start = D - len(s) - extra
-            first, last = min(first, start), max(last, start + len(s) - 1)
+        for span in al.spans:
+            if not inet.is_input(span.source) and span.source not in res.spikes:
+                raise AccelError(f"simulation result has no spikes of layer {span.source!r} (has {sorted(res.spikes)})")
+            s = input_steps(inet, res, span.source)
             ev = (s != 0).astype(np.uint8).reshape(s.shape[:2] + _view3(s.shape[2:]))
-            steps.append(SourceSteps(name, start, ev, _integral(ev), mac, bpi))
+            bpi = inet.input.bits if span.multibit else 1
+            steps.append(SourceSteps(span.source, span.start, ev, _integral(ev), span.multibit, bpi))
         syn = 0
         ev_of = {st.source: st.events for st in steps}
         for term in layer.terms:
             ev = ev_of[term.source]
-            fan = fanout(term, _source_shape(inet, term.source), layer.out_shape).reshape(-1)
+            fan = term.fanout(inet.source_shape(term.source)).reshape(-1)
             syn += int((ev.reshape(-1, fan.size) @ fan).sum())
         neurons = int(np.prod(layer.out_shape))
         layers.append(LayerProfile(
-            name=layer.name, hidden=not layer.is_output, T=res.T, n_pos=last - first + 1, first_pos=first,
-            pad=D - 1 - last, neurons=neurons, weights=int(sum(t.weight.size for t in layer.terms)),
+            name=layer.name, hidden=not layer.is_output, T=res.T, n_pos=al.last - al.first + 1, first_pos=al.first,
+            pad=al.pad, neurons=neurons, weights=int(sum(t.weight.size for t in layer.terms)),
             S_bits=layer.S_bits, acc_bits=layer.acc_bits, weight_bits=layer.weight_bits, sources=steps,
-            synaptic_ops=syn, out_spikes=int(res.spikes[layer.name].sum()) if not layer.is_output else 0,
+            synaptic_ops=syn, out_spikes=int(res.spike_counts(layer.name).sum()) if not layer.is_output else 0,
             in_spike_bits=int(sum(st.events.shape[0] * np.prod(st.events.shape[2:]) * st.bits_per_input for st in steps)),
             layer=layer,
         ))

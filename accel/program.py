@@ -324,7 +324,7 @@ def _hardware_pool(k, s) -> bool:
 
 def _lower_term(inet: IntNetwork, layer: IntLayer, term: Term, tensor: TensorSpec, cols: int) -> HwTerm:
     where = f"layer {layer.name!r} (term reading {term.source!r})"
-    pools = [(tuple(p[1]), tuple(p[2])) for p in term.pre if p[0] == "sumpool"]
+    pools = [(tuple(p.kernel), tuple(p.stride)) for p in term.pools]
     src_shape = tensor.shape
     spatial_out = len(layer.out_shape) == 3
     notes = []
@@ -434,7 +434,7 @@ def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int
     the next power of two >= ``rows``).
 
     The first layer always reads pixel bit planes (accumulate only, identical
-    integers to multi-bit input).  Raises :class:`AccelError` for what the machine
+    integers to multi-bit input): a network converted without them is run with them.  Raises :class:`AccelError` for what the machine
     cannot run, naming the layer and the alternative.
     """
     for name, v in (("rows", rows), ("cols", cols)):
@@ -445,6 +445,8 @@ def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int
     if not isinstance(T, int) or isinstance(T, bool) or not 1 <= T <= B:
         raise AccelError(f"plan: T must be an integer in 1..B={B}, not {T!r}")
     R, C = rows, cols
+    if not inet.bitplanes:
+        inet = dataclasses.replace(inet, bitplanes=True)
     K = 1 << (max(rows, SCAN if scan is None else scan) - 1).bit_length()
     if scan is not None and (not isinstance(scan, int) or isinstance(scan, bool) or scan < 1):
         raise AccelError(f"plan: scan must be a positive integer, not {scan!r}")
@@ -457,13 +459,14 @@ def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int
         last = li == len(inet.layers) - 1
         terms = [_lower_term(inet, layer, t, by_name[t.source], C) for t in layer.terms]
         terms = _merge_identities(terms, qmax)
-        # Horner alignment (golden.simulate.synaptic_steps): sources right-aligned, T < B folded as shifts
-        span = [(P, 0) if t.src == 0 else (T, B - T) for t in terms]
-        D = max(n + e for n, e in span)
-        starts = [D - n - e for n, e in span]
-        first = min(starts)
-        lastpos = max(s + n - 1 for s, (n, _) in zip(starts, span))
-        terms = [dataclasses.replace(t, start=s - first, steps=n) for t, s, (n, _) in zip(terms, starts, span)]
+        # the Horner schedule (golden's): sources right-aligned, T < B as trailing shifts
+        align = inet.alignment(layer, T)
+        spans = {sp.source: sp for sp in align.spans}
+        D = align.depth
+        first = min(sp.start for sp in spans.values())
+        lastpos = max(sp.stop for sp in spans.values()) - 1
+        terms = [dataclasses.replace(t, start=spans[t.source].start - first, steps=spans[t.source].steps)
+                 for t in terms]
         flat = len(layer.out_shape) != 3
         view = tensor_view(layer.out_shape, C)
         grid = (_ceil(view[0], R), view[1], _ceil(view[2], C))

@@ -48,15 +48,13 @@ than the largest SRAM point: DRAM): the layer's weights, its membranes, the map.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from golden import ops as gops
 from golden.convert import IntLayer, IntNetwork, Term
 from golden.errors import GoldenError
-from golden.simulate import SimResult, apply_term
+from golden.simulate import SimResult, input_steps
 
 from .errors import EnergyError
 
@@ -151,47 +149,30 @@ class LayerActivity:
 # ------------------------------------------------------------------ exact synapse counting
 
 
-def _ones_term(term: Term, pre: bool = True) -> Term:
-    return dataclasses.replace(term, weight=np.ones_like(term.weight), pre=term.pre if pre else ())
-
-
 def synaptic_ops(term: Term, counts: np.ndarray) -> int:
     """Synaptic operations of ``term`` when input position ``j`` carries ``counts[..., j]``
     events (``counts``: ``(N,) + source shape`` non-negative integers, e.g. spikes
-    summed over time): the sum over events of each event's fan-out, exactly.
-
-    Applying the term with all-ones weights to the event counts gives, per output,
-    the number of (event, synapse) pairs that reach it; their sum is the answer.
+    summed over time): the sum over events of each event's fan-out
+    (:meth:`golden.convert.Term.fanout`), exactly.
     """
     c = np.asarray(counts)
     if c.dtype.kind not in "iub" or (c.size and c.min() < 0):
         raise EnergyError(f"synaptic_ops: counts must be non-negative integers, got dtype {c.dtype}")
     if not c.size:
         return 0
-    return int(apply_term(_ones_term(term), c.astype(np.int64)).sum())
+    fan = term.fanout(c.shape[1:]).reshape(-1)
+    return int(c.reshape(len(c), -1).sum(0, dtype=np.int64) @ fan)
 
 
 def fan_out_total(term: Term, source_shape: tuple[int, ...]) -> int:
     """Synapses of ``term`` for one image with every input position active once."""
-    return synaptic_ops(term, np.ones((1,) + tuple(source_shape), dtype=np.int64))
+    return term.synapses(source_shape)
 
 
 def _ann_geometry(term: Term, source_shape: tuple[int, ...]) -> tuple[int, int, int]:
     """An ANN that pools first: (MACs on the pooled map, pooling adds, pooled-map width growth bits)."""
-    x = np.ones((1,) + tuple(source_shape))
-    adds = 0
-    grow = 0
-    v = x
-    for p in term.pre:
-        if p[0] == "sumpool":
-            v = gops.sumpool2d(v, p[1], p[2])
-            area = p[1][0] * p[1][1]
-            adds += int(v.size) * (area - 1)
-            grow += math.ceil(math.log2(area)) if area > 1 else 0
-        else:
-            v = v.reshape(1, -1)
-    macs = int(apply_term(_ones_term(term, pre=False), v.astype(np.int64)).sum())
-    return macs, adds, grow
+    macs = term.synapses(term.input_shape(source_shape), pre=False)
+    return macs, term.pool_adds(source_shape), sum(p.growth_bits for p in term.pools)
 
 
 # ------------------------------------------------------------------ helpers
@@ -199,12 +180,6 @@ def _ann_geometry(term: Term, source_shape: tuple[int, ...]) -> tuple[int, int, 
 
 def _numel(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
-
-
-def _source_shape(inet: IntNetwork, source: str) -> tuple[int, ...]:
-    if source == inet.input.name:
-        return tuple(inet.input.shape)
-    return tuple(inet.layer(source).out_shape)
 
 
 def _bytes(bits: int) -> int:
@@ -215,26 +190,15 @@ def _weight_params(layer: IntLayer) -> int:
     return sum(int(t.weight.size) for t in layer.terms)
 
 
-def _in_steps(inet: IntNetwork, layer: IntLayer) -> int:
-    """Horner positions ``D`` of a layer (as :func:`golden.simulate.synaptic_steps`)."""
-    d = 0
-    for t in layer.terms:
-        if t.source == inet.input.name:
-            d = max(d, inet.input.bits if inet.bitplanes else 1)
-        else:
-            d = max(d, inet.bits)
-    return d
-
-
 def check_result(inet: IntNetwork, res: SimResult) -> None:
     """Refuse a simulation result that lacks spikes of a layer the network reads."""
     for layer in inet.layers:
         for src in layer.sources:
-            if src != inet.input.name and src not in res.spikes:
+            if not inet.is_input(src) and src not in res.spikes:
                 raise EnergyError(f"counts: the trace has no spikes of layer {src!r}, which layer {layer.name!r} reads")
-            if src != inet.input.name and res.spikes[src].shape[2:] != inet.layer(src).out_shape:
+            if not inet.is_input(src) and res.spike_counts(src).shape[1:] != inet.layer(src).out_shape:
                 raise EnergyError(
-                    f"counts: spikes of layer {src!r} have shape {res.spikes[src].shape[2:]}, "
+                    f"counts: spikes of layer {src!r} have shape {res.spike_counts(src).shape[1:]}, "
                     f"the model says {inet.layer(src).out_shape}"
                 )
         if not layer.is_output and layer.name not in res.spikes:
@@ -250,26 +214,26 @@ def activity(inet: IntNetwork, res: SimResult) -> tuple[LayerActivity, ...]:
     N = int(res.pixels.shape[0])
     out = []
     for layer in inet.layers:
-        D = _in_steps(inet, layer)
+        al = inet.alignment(layer, res.T)
+        D = al.depth
         syn = dense = in_spikes = slots = active = 0
         for t in layer.terms:
-            shape = _source_shape(inet, t.source)
-            if t.source == inet.input.name:
-                if not inet.bitplanes:
-                    continue  # multi-bit MACs, counted as such
-                P = inet.input.bits
-                cnt = sum(((res.pixels >> b) & 1) for b in range(P))
-                steps = P
+            shape = inet.source_shape(t.source)
+            span = al.span(t.source)
+            if span.multibit:
+                continue  # multi-bit MACs, counted as such
+            if inet.is_input(t.source):  # pixel bit planes
+                cnt = input_steps(inet, res, t.source).sum(0, dtype=np.int64)
             else:
-                cnt = res.spikes[t.source].sum(0, dtype=np.int64)
-                steps = res.T
+                cnt = res.spike_counts(t.source)
+            steps = span.steps
             syn += synaptic_ops(t, cnt)
             active += synaptic_ops(t, (cnt > 0).astype(np.int64))
             dense += fan_out_total(t, shape) * N * steps
             in_spikes += int(cnt.sum())
             slots += _numel(shape) * N * steps
         neurons = _numel(layer.out_shape) * N
-        spikes = 0 if layer.is_output else int(res.spikes[layer.name].sum(dtype=np.int64))
+        spikes = 0 if layer.is_output else int(res.spike_counts(layer.name).sum())
         out.append(
             LayerActivity(
                 layer=layer.name,
@@ -293,9 +257,9 @@ def _first_layer_macs(inet: IntNetwork, layer: IntLayer, N: int, acc_bits: int, 
     """Dense multi-bit pixel MACs of the terms that read the input (zero pixels included)."""
     rows = []
     for t in layer.terms:
-        if t.source != inet.input.name or inet.bitplanes:
+        if not inet.is_input(t.source) or inet.bitplanes:
             continue
-        macs, adds, grow = _ann_geometry(t, _source_shape(inet, t.source))
+        macs, adds, grow = _ann_geometry(t, inet.source_shape(t.source))
         macs *= N
         P = inet.input.bits
         if fp32:
@@ -313,8 +277,8 @@ def _act_traffic(inet: IntNetwork, layer: IntLayer, N: int, act_bits: int, out_b
     """Read every input map once per term, write the output map once."""
     rows = []
     for t in layer.terms:
-        n = _numel(_source_shape(inet, t.source))
-        b = pixel_bits if t.source == inet.input.name else act_bits
+        n = _numel(inet.source_shape(t.source))
+        b = pixel_bits if inet.is_input(t.source) else act_bits
         rows.append(MemCount("activations", "read", n * b * N, _bytes(n * b)))
     n = _numel(layer.out_shape)
     rows.append(MemCount("activations", "write", n * out_bits * N, _bytes(n * out_bits)))
@@ -377,9 +341,9 @@ def _dense_ann(inet: IntNetwork, N: int, method: str, description: str, *, act_b
         compute = _first_layer_macs(direct, layer, N, A, W, fp32=fp32)
         n_macs = sum(r.ops for r in compute if r.op in ("int_mult", "fp32_mult"))
         for t in layer.terms:
-            if t.source == inet.input.name:
+            if inet.is_input(t.source):
                 continue
-            macs, adds, grow = _ann_geometry(t, _source_shape(inet, t.source))
+            macs, adds, grow = _ann_geometry(t, inet.source_shape(t.source))
             n_macs += macs * N
             if fp32:
                 compute += [OpCount("mac", "fp32_mult", 32, macs * N), OpCount("mac", "fp32_add", 32, macs * N)]
@@ -426,7 +390,7 @@ def bit_serial(inet: IntNetwork, N: int, T: int | None = None, dataflow: str = "
     """A bit-serial ANN accelerator (paper A.8): our datapath without sparsity skipping:
     every bit plane of every input is processed, zeros included."""
     T = inet.bits if T is None else T
-    ones = SimResult(T=T, pixels=np.full((N,) + tuple(inet.input.shape), (1 << inet.input.bits) - 1, dtype=np.int64))
+    ones = SimResult(T=T, pixels=np.full((N,) + tuple(inet.input.shape), (1 << inet.input.bits) - 1), bits=inet.bits)
     for layer in inet.layers:
         if not layer.is_output:
             ones.spikes[layer.name] = np.ones((T, N) + tuple(layer.out_shape), dtype=np.uint8)
@@ -478,8 +442,8 @@ def rate_coded(inet: IntNetwork, x: np.ndarray, T: int | None = None, codes: dic
         neurons = _numel(layer.out_shape) * N
         compute = _first_layer_macs(direct, layer, N, A, W)
         n_macs = sum(r.ops for r in compute if r.op == "int_mult")
-        reads_pixels = inet.input.name in layer.sources
-        hidden_terms = [t for t in layer.terms if t.source != inet.input.name]
+        reads_pixels = any(inet.is_input(s) for s in layer.sources)
+        hidden_terms = [t for t in layer.terms if not inet.is_input(t.source)]
         syn = sum(synaptic_ops(t, spikes[t.source]) for t in hidden_terms)
         if dataflow == "step_major":
             weight_reads, passes = syn + n_macs, T

@@ -136,9 +136,8 @@ def evaluate(
     for layer in inet.layers:
         if layer.is_output:
             continue
-        s = full.spikes[layer.name]
         neurons = int(np.prod(layer.out_shape))
-        per_image = float(s.sum()) / len(x) if len(x) else 0.0
+        per_image = float(full.spike_counts(layer.name).sum()) / len(x) if len(x) else 0.0
         activity.append(LayerActivity(layer.name, neurons, per_image, per_image / (neurons * B)))
     tick("activity")
     rate, rate_spikes = {}, {}

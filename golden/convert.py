@@ -22,16 +22,28 @@ How the integers are chosen (per layer, ``weight_bits`` = w, ``qmax = 2**(w-1) -
   terms; the output layer uses one ``S`` for all logits (so argmax is preserved).
   ``Wq = rint(W_eff * S)``, ``bias_q = rint(b_eff * S)``.
 * ``half = S // 2`` makes ``floor`` round half up, like QCFS, for even and odd ``S``.
+* A channel without any nonzero folded weight gets ``S = qmax``; ``S`` is capped at ``2**30``.
 
 Widths: the accumulator range is the worst case over all input codes, bias,
 the largest threshold ``S << (B-1)`` and every Horner partial sum; it is reported
 per layer as ``acc_bits`` (signed).  The synaptic sum of one input step is
-``syn_bits`` wide.  Nothing can overflow a register of those widths.
+``syn_bits`` wide.  Nothing can overflow a register of those widths.  The range
+of every partial sum of the synaptic GEMM (``psum_lo``, ``psum_hi``) decides the
+dtype the golden model computes it in (:attr:`IntLayer.gemm_dtype`).
+
+The vocabulary every package reads a layer with lives here: a :class:`Term`'s
+pre-ops are typed (:class:`SumPool`, :class:`FlattenOp`) and its map is a
+:class:`Kind`; :meth:`Term.input_shape`, :meth:`Term.output_shape`,
+:meth:`Term.fanout`, :meth:`Term.input_span` and :meth:`Term.pool_adds` answer the
+structural questions, :meth:`IntNetwork.source_shape` and
+:meth:`IntNetwork.alignment` (the Horner position of every source's steps) the
+network-level ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +54,18 @@ from .ir import QCFS, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear,
 #: widest accumulator the golden model computes exactly (float64 GEMM)
 MAX_ACC_BITS = 53
 
+#: GEMM dtypes of the golden model, narrowest first, with the magnitude every integer
+#: (hence every partial sum of an integer dot product) must stay below to be exact
+EXACT_BELOW = {"float32": 1 << 24, "float64": 1 << 53, "int64": 1 << 63}
+
+
+def exact_dtype(bound: int) -> str:
+    """Narrowest dtype of :data:`EXACT_BELOW` that holds every integer of magnitude ``<= bound`` exactly."""
+    for name, limit in EXACT_BELOW.items():
+        if bound < limit:
+            return name
+    raise GoldenError(f"no exact dtype for integers up to {bound} (int64 holds less than 2**63)")
+
 
 def signed_bits(lo: int, hi: int) -> int:
     """Smallest two's complement width holding every integer in ``[lo, hi]``."""
@@ -51,30 +75,263 @@ def signed_bits(lo: int, hi: int) -> int:
     return n
 
 
+class Kind(enum.StrEnum):
+    """The synaptic map of a :class:`Term`, applied after its pre-ops."""
+
+    CONV = "conv"  #: integer cross-correlation (stride, zero padding, groups), weight ``(O, C/groups, kh, kw)``
+    LINEAR = "linear"  #: integer matrix, weight ``(O, F)``
+    IDENTITY = "identity"  #: per-channel integer factor (a residual connection), weight ``(C,)``
+
+
+def _cover(n_out: int, k: int, s: int, p: int, n_in: int) -> np.ndarray:
+    """Per input index of one axis: how many of ``n_out`` windows (size k, stride s, padding p) read it."""
+    d = np.zeros(n_in + 1, np.int64)
+    lo = np.arange(n_out) * s - p
+    hi = np.minimum(lo + k - 1, n_in - 1)
+    lo = np.maximum(lo, 0)
+    ok = lo <= hi
+    np.add.at(d, lo[ok], 1)
+    np.add.at(d, hi[ok] + 1, -1)
+    return d.cumsum()[:-1]
+
+
+@dataclass(frozen=True)
+class SumPool:
+    """Pre-op: sum over ``kernel`` windows moved by ``stride``, no padding (an average
+    pool times its area ``kh*kw``, the ``1/(kh*kw)`` being folded into the weights).
+    Acts on ``(C, H, W)``."""
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+
+    @property
+    def area(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
+        C, H, W = shape
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        return C, (H - kh) // sh + 1, (W - kw) // sw + 1
+
+    @property
+    def growth_bits(self) -> int:
+        """Bits a sum of ``area`` values needs beyond one value's width."""
+        return (self.area - 1).bit_length()
+
+    def adds(self, shape: tuple[int, ...]) -> int:
+        """Two-input additions that sum every window of a ``shape`` map once (``area - 1`` per output)."""
+        return int(np.prod(self.out_shape(shape))) * (self.area - 1)
+
+    def input_span(self, lo, hi, axis: int):
+        """Inclusive range of input indices along spatial ``axis`` (0: rows, 1: columns)
+        read by the outputs ``lo .. hi`` (integers or arrays)."""
+        k, s = self.kernel[axis], self.stride[axis]
+        return lo * s, hi * s + k - 1
+
+    def spread(self, f: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """``f`` given per output ``(C, Ho, Wo)``: per input (``shape``), the sum of ``f``
+        over the windows that read it."""
+        C, Ho, Wo = f.shape
+        (kh, kw), (sh, sw) = self.kernel, self.stride
+        out = np.zeros(shape, dtype=f.dtype)
+        for dy in range(kh):
+            for dx in range(kw):
+                out[:, dy : dy + sh * (Ho - 1) + 1 : sh, dx : dx + sw * (Wo - 1) + 1 : sw] += f
+        return out
+
+
+@dataclass(frozen=True)
+class FlattenOp:
+    """Pre-op: ``(C, H, W)`` to ``(C*H*W,)`` in C order (no arithmetic)."""
+
+    def out_shape(self, shape: tuple[int, ...]) -> tuple[int]:
+        return (int(np.prod(shape)),)
+
+    def spread(self, f: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return f.reshape(shape)
+
+
+#: the pre-ops a term applies to its source's codes, in order
+PreOp = SumPool | FlattenOp
+
+
 @dataclass(frozen=True, eq=False)
 class Term:
     """One integer-weighted input of a layer.
 
     ``source``: name of a quantized node (the input node or a QCFS node).
-    ``pre``: ops applied to the source codes first, in order: ``("sumpool", (kh, kw), (sh, sw))``
-    or ``("flatten",)``.  ``kind``: ``"conv"``, ``"linear"`` or ``"identity"``;
+    ``pre``: :data:`PreOp` s applied to the source codes first, in order
+    (:class:`SumPool`, :class:`FlattenOp`).  ``kind``: the synaptic map (:class:`Kind`);
     ``weight``: int64, ``(O, C/groups, kh, kw)``, ``(O, F)`` or ``(C,)``.
-    ``pool_area``: product of the sum-pool windows (how many codes one pooled input sums).
+
+    Shapes are of one image (no batch axis).
     """
 
     source: str
-    pre: tuple
-    kind: str
+    pre: tuple[PreOp, ...]
+    kind: Kind
     weight: np.ndarray
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
-    pool_area: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", Kind(self.kind))
+        object.__setattr__(self, "pre", tuple(self.pre))
+        for p in self.pre:
+            if not isinstance(p, (SumPool, FlattenOp)):
+                raise GoldenError(f"Term {self.source!r}: pre-op {p!r} is not a SumPool or FlattenOp")
+
+    @property
+    def pools(self) -> tuple[SumPool, ...]:
+        return tuple(p for p in self.pre if isinstance(p, SumPool))
+
+    @property
+    def pool_area(self) -> int:
+        """Product of the sum-pool windows: how many codes one pooled input sums."""
+        return int(np.prod([p.area for p in self.pools], dtype=np.int64))
+
+    @property
+    def elementwise(self) -> bool:
+        """True when output ``j`` reads source input ``j`` only (an identity without pre-ops)."""
+        return self.kind is Kind.IDENTITY and not self.pre
+
+    @property
+    def fan_in(self) -> int:
+        """Source codes that reach one output neuron with its whole kernel inside the input."""
+        if self.kind is Kind.IDENTITY:
+            return self.pool_area
+        return int(np.prod(self.weight.shape[1:])) * self.pool_area
+
+    def pool_adds(self, source_shape) -> int:
+        """Additions of the term's sum pools on one image of ``source_shape`` (:meth:`SumPool.adds`)."""
+        n, shape = 0, tuple(source_shape)
+        for p in self.pre:
+            if isinstance(p, SumPool):
+                n += p.adds(shape)
+            shape = p.out_shape(shape)
+        return n
+
+    def input_shape(self, source_shape) -> tuple[int, ...]:
+        """Shape the synaptic map reads: ``source_shape`` through the pre-ops."""
+        shape = tuple(source_shape)
+        for p in self.pre:
+            shape = p.out_shape(shape)
+        return shape
+
+    def output_shape(self, source_shape) -> tuple[int, ...]:
+        return self._map_shape(self.input_shape(source_shape))
+
+    def _map_shape(self, shape) -> tuple[int, ...]:
+        if self.kind is Kind.CONV:
+            _, H, W = shape
+            O, _, kh, kw = self.weight.shape
+            (sh, sw), (ph, pw) = self.stride, self.padding
+            return O, (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        if self.kind is Kind.LINEAR:
+            return (self.weight.shape[0],)
+        return tuple(shape)
+
+    def input_span(self, lo, hi, axis: int):
+        """Map an inclusive range of the synaptic map's input indices along spatial ``axis``
+        (0: rows, 1: columns) back through the sum pools to source indices."""
+        for p in reversed(self.pools):
+            lo, hi = p.input_span(lo, hi, axis)
+        return lo, hi
+
+    def fanout(self, source_shape, pre: bool = True) -> np.ndarray:
+        """Structural fan-out: per source input (array of ``source_shape``, int64), the
+        number of (output neuron, weight) pairs it reaches, through pooling windows,
+        padding, stride and groups; zero weights count (they are wired).  With
+        ``pre=False`` the pre-ops are skipped and ``source_shape`` is the map's input.
+
+        The synaptic operations of a run are ``sum(events * fanout)``."""
+        shapes = [tuple(source_shape)]
+        if pre:
+            for p in self.pre:
+                shapes.append(p.out_shape(shapes[-1]))
+        f = self._map_fanout(shapes[-1])
+        if pre:
+            for p, shape in zip(reversed(self.pre), reversed(shapes[:-1])):
+                f = p.spread(f, shape)
+        return f
+
+    def _map_fanout(self, shape) -> np.ndarray:
+        if self.kind is Kind.CONV:
+            C, H, W = shape
+            _, Ho, Wo = self._map_shape(shape)
+            O, _, kh, kw = self.weight.shape
+            (sh, sw), (ph, pw) = self.stride, self.padding
+            ry, rx = _cover(Ho, kh, sh, ph, H), _cover(Wo, kw, sw, pw, W)
+            return np.broadcast_to((O // self.groups) * ry[None, :, None] * rx[None, None, :], (C, H, W)).copy()
+        if self.kind is Kind.LINEAR:
+            return np.full(shape, self.weight.shape[0], np.int64)
+        return np.ones(shape, np.int64)
+
+    def synapses(self, source_shape, pre: bool = True) -> int:
+        """Total structural synapses (sum of :meth:`fanout`) for one image."""
+        return int(self.fanout(source_shape, pre).sum())
 
     def channel_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """Per output channel: sum of positive and of negative weights."""
         w = self.weight.reshape(self.weight.shape[0], -1)
         return np.where(w > 0, w, 0).sum(1), np.where(w < 0, w, 0).sum(1)
+
+
+# ------------------------------------------------------------------ step alignment
+
+
+@dataclass(frozen=True)
+class StepSpan:
+    """Where one source's input steps sit among a layer's Horner positions.
+
+    ``start``: position of its first step; ``steps``: how many it delivers (``T``
+    spike steps; ``P`` pixel bit planes; one multi-bit pixel step, ``multibit``);
+    ``shifts``: plain shifts after its last step (``B - T`` when a hidden source fires
+    only ``T < B`` steps: the missing LSB steps).  ``start + steps + shifts`` is the
+    layer's depth for the deepest source; shallower ones start later (right-aligned).
+    """
+
+    source: str
+    start: int
+    steps: int
+    shifts: int
+    multibit: bool
+
+    @property
+    def stop(self) -> int:
+        """One past the position of the last step."""
+        return self.start + self.steps
+
+
+@dataclass(frozen=True)
+class StepAlignment:
+    """The Horner schedule of one layer: ``u = 2*u + a(t)`` for ``t = 0 .. depth-1``,
+    ``a(t)`` summing the steps of every source whose span covers ``t``."""
+
+    depth: int
+    spans: tuple[StepSpan, ...]
+
+    @property
+    def first(self) -> int:
+        """First position holding an input step."""
+        return min(s.start for s in self.spans)
+
+    @property
+    def last(self) -> int:
+        """Last position holding an input step."""
+        return max(s.stop for s in self.spans) - 1
+
+    @property
+    def pad(self) -> int:
+        """Trailing positions without any input step (plain shifts)."""
+        return self.depth - 1 - self.last
+
+    def span(self, source: str) -> StepSpan:
+        for s in self.spans:
+            if s.source == source:
+                return s
+        raise GoldenError(f"step alignment: no source {source!r} (sources: {[s.source for s in self.spans]})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +351,8 @@ class IntLayer:
     syn_lo: int
     syn_hi: int
     ops: tuple[str, ...]  # names of the IR nodes folded into this layer
+    psum_lo: int  # range of every partial sum of sum_terms Wq * k over all codes (bias excluded)
+    psum_hi: int
 
     @property
     def init(self) -> np.ndarray:
@@ -125,6 +384,24 @@ class IntLayer:
     def sources(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.source for t in self.terms))
 
+    @property
+    def gemm_dtype(self) -> str:
+        """dtype of this layer's GEMMs on codes: ``float32`` when every partial sum (any
+        subset of the products ``Wq * k``, every term, worst-case codes) stays below
+        ``2**24``, ``float64`` below ``2**53``, else ``int64`` (:func:`exact_dtype`)."""
+        return exact_dtype(max(-self.psum_lo, self.psum_hi))
+
+    @property
+    def acc_dtype(self) -> str:
+        """dtype that holds the whole accumulator range (bias, half LSB and thresholds
+        included) exactly: where ``acc + init`` and ``floor(acc / S)`` are computed."""
+        return exact_dtype(max(-self.acc_lo, self.acc_hi))
+
+    @property
+    def step_dtype(self) -> str:
+        """dtype of the GEMM of one input step (the synaptic sum ``a(t)``, ``syn_bits`` wide)."""
+        return exact_dtype(max(-self.syn_lo, self.syn_hi))
+
 
 @dataclass(frozen=True, eq=False)
 class IntNetwork:
@@ -148,8 +425,33 @@ class IntNetwork:
     def output(self) -> IntLayer:
         return self.layers[-1]
 
+    def is_input(self, source: str) -> bool:
+        """True when ``source`` is the network input (pixel codes), not a layer's spikes."""
+        return source == self.input.name
+
     def source_bits(self, source: str) -> int:
-        return self.input.bits if source == self.input.name else self.bits
+        return self.input.bits if self.is_input(source) else self.bits
+
+    def source_shape(self, source: str) -> tuple[int, ...]:
+        """Shape (one image) of the codes ``source`` provides: the input's, or a layer's output."""
+        return tuple(self.input.shape) if self.is_input(source) else tuple(self.layer(source).out_shape)
+
+    def alignment(self, layer: IntLayer | str, T: int | None = None) -> StepAlignment:
+        """Horner schedule of ``layer`` when hidden layers fire ``T`` steps (default ``B``).
+
+        A hidden source delivers ``T`` spike steps followed by ``B - T`` plain shifts;
+        the input delivers ``P`` bit planes (``bitplanes``) or one multi-bit step.
+        Sources are right-aligned on the deepest one."""
+        layer = self.layer(layer) if isinstance(layer, str) else layer
+        T = self.bits if T is None else T
+        raw = []
+        for src in layer.sources:
+            if self.is_input(src):
+                raw.append((src, self.input.bits if self.bitplanes else 1, 0, not self.bitplanes))
+            else:
+                raw.append((src, T, self.bits - T, False))
+        depth = max(n + e for _, n, e, _ in raw)
+        return StepAlignment(depth, tuple(StepSpan(s, depth - n - e, n, e, m) for s, n, e, m in raw))
 
 
 # ------------------------------------------------------------------ folding
@@ -167,7 +469,7 @@ class _Chain:
 @dataclass
 class _RealTerm:
     chain: _Chain
-    kind: str
+    kind: Kind
     weight: np.ndarray  # float, in value units per code unit
     stride: tuple = (1, 1)
     padding: tuple = (0, 0)
@@ -185,11 +487,11 @@ def _chain(net: Network, name: str) -> _Chain | None:
         if c is None:
             return None
         if isinstance(n, Flatten):
-            return dataclasses.replace(c, pre=c.pre + (("flatten",),), shape=net.shapes[name])
+            return dataclasses.replace(c, pre=c.pre + (FlattenOp(),), shape=net.shapes[name])
         area = n.kernel[0] * n.kernel[1]
         return dataclasses.replace(
             c,
-            pre=c.pre + (("sumpool", n.kernel, n.stride),),
+            pre=c.pre + (SumPool(tuple(n.kernel), tuple(n.stride)),),
             scale=c.scale / area,
             pool_area=c.pool_area * area,
             shape=net.shapes[name],
@@ -203,7 +505,7 @@ def _expr(net: Network, name: str, folded: list[str]) -> tuple[list[_RealTerm], 
     C = net.shapes[name][0]
     c = _chain(net, name)
     if c is not None:
-        return [_RealTerm(c, "identity", np.full(C, c.scale))], np.zeros(C)
+        return [_RealTerm(c, Kind.IDENTITY, np.full(C, c.scale))], np.zeros(C)
     folded.append(name)
     if isinstance(n, (Conv2d, Linear)):
         src = _chain(net, n.inputs[0])
@@ -215,8 +517,8 @@ def _expr(net: Network, name: str, folded: list[str]) -> tuple[list[_RealTerm], 
             )
         bias = np.zeros(C) if n.bias is None else n.bias.copy()
         if isinstance(n, Conv2d):
-            return [_RealTerm(src, "conv", n.weight * src.scale, n.stride, n.padding, n.groups)], bias
-        return [_RealTerm(src, "linear", n.weight * src.scale)], bias
+            return [_RealTerm(src, Kind.CONV, n.weight * src.scale, n.stride, n.padding, n.groups)], bias
+        return [_RealTerm(src, Kind.LINEAR, n.weight * src.scale)], bias
     if isinstance(n, BatchNorm):
         terms, bias = _expr(net, n.inputs[0], folded)
         scale = n.gamma / np.sqrt(n.var + n.eps)
@@ -292,7 +594,6 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
                     stride=t.stride,
                     padding=t.padding,
                     groups=t.groups,
-                    pool_area=t.chain.pool_area,
                 )
             )
         bias_q = np.rint(b_eff * S).astype(np.int64)
@@ -329,6 +630,8 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
             syn_lo=int(syn_neg.min(initial=0)),
             syn_hi=int(syn_pos.max(initial=0)),
             ops=tuple(reversed(folded)) + ((n.name,) if hidden else ()),
+            psum_lo=int(neg.min(initial=0)),
+            psum_hi=int(pos.max(initial=0)),
         )
         if layer.acc_bits > MAX_ACC_BITS:
             raise GoldenError(

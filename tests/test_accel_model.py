@@ -151,7 +151,7 @@ def test_halving_the_spike_rate_halves_the_events(seed, rate, R, C):
     a, b = _thin(full, rng)
     cfg = ArrayConfig(rows=R, cols=C)
     sf, sa, sb = (evaluate(profile(inet, r), cfg) for r in (full, a, b))
-    spiking = [inet.input.name not in l.sources for l in inet.layers]  # pixels are not thinned
+    spiking = [not any(inet.is_input(s) for s in l.sources) for l in inet.layers]  # pixels are not thinned
     for lf, la, lb in (t for t, keep in zip(zip(sf.layers, sa.layers, sb.layers), spiking) if keep):
         # events are linear in the spikes: the two halves sum to the whole, tile by tile
         assert la.events + lb.events == lf.events
@@ -201,7 +201,7 @@ def test_synaptic_ops_equal_a_ones_weight_simulation(nets):
             want = 0
             for term in layer.terms:
                 st = next(s for s in lp.sources if s.source == term.source)
-                shape = res.pixels.shape[1:] if term.source == inet.input.name else res.spikes[term.source].shape[2:]
+                shape = inet.source_shape(term.source)
                 ev = st.events.reshape(st.events.shape[:2] + tuple(shape)).astype(np.int64)
                 ones = dataclasses.replace(term, weight=np.ones_like(term.weight))
                 want += sum(int(apply_term(ones, e).sum()) for e in ev)

@@ -14,11 +14,11 @@ from energy.counts import OpCount
 from energy.errors import EnergyError
 from energy.model import price, section63_ratio
 from energy.report import energy_report
-from golden.convert import Term, convert
+from golden.convert import Kind, SumPool, Term, convert
 from golden.errors import GoldenError
 from golden.ir import QCFS, BatchNorm, Conv2d, Flatten, Input, Linear, network
 from golden.random import random_inputs, random_network
-from golden.simulate import simulate
+from golden.simulate import SimResult, simulate
 
 # ------------------------------------------------------------------ brute force
 
@@ -29,8 +29,8 @@ def _pre_positions(pre, shape, pos):
     for p in pre:
         nxt = []
         for q, shp in cur:
-            if p[0] == "sumpool":
-                (kh, kw), (sh, sw) = p[1], p[2]
+            if isinstance(p, SumPool):
+                (kh, kw), (sh, sw) = p.kernel, p.stride
                 C, H, W = shp
                 Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
                 c, y, x = q
@@ -49,10 +49,10 @@ def _pre_positions(pre, shape, pos):
 def _synapses_of(term: Term, q, shp):
     """Explicitly enumerate the outgoing synapses of (pre-processed) position ``q``."""
     n = 0
-    if term.kind == "linear":
+    if term.kind is Kind.LINEAR:
         for _o in range(term.weight.shape[0]):
             n += 1
-    elif term.kind == "identity":
+    elif term.kind is Kind.IDENTITY:
         n += 1
     else:
         O, Cg, kh, kw = term.weight.shape
@@ -125,7 +125,7 @@ def test_synaptic_ops_equal_brute_force_on_random_networks(case):
     for layer, a, lc in zip(inet.layers, acts, w.layers):
         expect = 0
         for t in layer.terms:
-            if t.source == inet.input.name:
+            if inet.is_input(t.source):
                 if inet.bitplanes:
                     P = inet.input.bits
                     expect += brute_synaptic_ops(t, sum((res.pixels >> b) & 1 for b in range(P)))
@@ -147,15 +147,15 @@ def test_synaptic_ops_equal_brute_force_on_random_networks(case):
 def test_synaptic_ops_equal_brute_force_on_strided_padded_grouped_pooled_convs(seed, k, stride, pad, groups, pool):
     rng = np.random.default_rng(seed)
     C, O, H, W = 2 * groups, 2 * groups, 7, 6
-    pre = (("sumpool", (2, 2), (1, 2)),) if pool else ()
-    term = Term(source="s", pre=pre, kind="conv", weight=rng.integers(-3, 4, (O, C // groups, k, k)),
+    pre = (SumPool((2, 2), (1, 2)),) if pool else ()
+    term = Term(source="s", pre=pre, kind=Kind.CONV, weight=rng.integers(-3, 4, (O, C // groups, k, k)),
                 stride=(stride, stride), padding=(pad, pad), groups=groups)
     events = rng.integers(0, 3, (2, C, H, W)) * (rng.random((2, C, H, W)) < 0.4)
     assert counts.synaptic_ops(term, events) == brute_synaptic_ops(term, events)
 
 
 def test_synaptic_ops_refuses_negative_counts():
-    term = Term(source="s", pre=(), kind="identity", weight=np.ones(2, dtype=np.int64))
+    term = Term(source="s", pre=(), kind=Kind.IDENTITY, weight=np.ones(2, dtype=np.int64))
     with pytest.raises(EnergyError, match="non-negative"):
         counts.synaptic_ops(term, -np.ones((1, 2, 2, 2), dtype=np.int64))
 
@@ -199,8 +199,8 @@ def test_ours_energy_is_counts_times_integer_costs_by_hand(small_case):
                    + (a.neurons * res.T * 1000 + spikes * 10000 if hidden else 0))
         assert le.compute_energy_pj == compute, layer.name
         n_out = int(np.prod(layer.out_shape))
-        reads = sum(int(np.prod(inet.input.shape if t.source == inet.input.name else inet.layer(t.source).out_shape))
-                    * (inet.input.bits if t.source == inet.input.name else res.T) for t in layer.terms)
+        reads = sum(int(np.prod(inet.source_shape(t.source))) * (inet.input.bits if inet.is_input(t.source) else res.T)
+                    for t in layer.terms)
         memory = ((a.synaptic_ops + macs) * layer.weight_bits          # one weight read per synaptic op / MAC
                   + 2 * a.neurons * a.in_steps * layer.acc_bits         # membrane read + write per input step
                   + N * reads                                           # input maps read once
@@ -257,7 +257,7 @@ def test_bit_serial_is_ours_without_sparsity(small_case):
         assert syn == a.dense_synapses  # every bit plane, zeros included
         assert syn >= a.synaptic_ops
     # with every spike set, ours equals the bit-serial ANN
-    ones = dataclasses.replace(res, spikes={k: np.ones_like(v) for k, v in res.spikes.items()})
+    ones = SimResult(res.T, res.pixels, bits=res.bits, spikes={k: np.ones_like(v) for k, v in res.spikes.items()})
     assert counts.ours(inet, ones).layers == bs.layers
 
 
@@ -291,7 +291,7 @@ def test_code_major_dataflow(small_case):
 def test_activity_refuses_missing_spikes(small_case):
     inet, res = small_case
     name = inet.layers[0].name
-    broken = dataclasses.replace(res, spikes={k: v for k, v in res.spikes.items() if k != name})
+    broken = SimResult(res.T, res.pixels, bits=res.bits, spikes={k: v for k, v in res.spikes.items() if k != name})
     with pytest.raises(EnergyError, match=name):
         counts.activity(inet, broken)
 

@@ -23,7 +23,7 @@ def textbook_qcfs_snn(inet, x, T):
     for layer in inet.layers:
         cur = 0.0
         for term in layer.terms:
-            if term.source == inet.input.name:
+            if inet.is_input(term.source):
                 cur = cur + np.broadcast_to(apply_term(term, x).astype(float), (T,) + (len(x),) + layer.out_shape)
             else:
                 cur = cur + np.stack([apply_term(term, spikes[term.source][t].astype(np.int64)) * float(L) for t in range(T)])

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from golden.baselines import variant
+from golden.convert import Kind, SumPool
 from golden.simulate import simulate, synaptic_steps
 from golden import neuron
 
@@ -30,8 +31,8 @@ def check(a, b, what):
 def _pre(term, x):
     """Sum pooling / flatten on one sample, with loops."""
     for p in term.pre:
-        if p[0] == "sumpool":
-            (kh, kw), (sh, sw) = p[1], p[2]
+        if isinstance(p, SumPool):
+            (kh, kw), (sh, sw) = p.kernel, p.stride
             C, H, W = x.shape
             Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
             y = np.zeros((C, Ho, Wo), dtype=np.int64)
@@ -50,9 +51,9 @@ def _pre(term, x):
 def _term(term, x):
     x = _pre(term, x)
     w = term.weight
-    if term.kind == "identity":
+    if term.kind is Kind.IDENTITY:
         return x * w.reshape((-1,) + (1,) * (x.ndim - 1))
-    if term.kind == "linear":
+    if term.kind is Kind.LINEAR:
         return np.array([sum(int(w[o, i]) * int(x[i]) for i in range(x.shape[0])) for o in range(w.shape[0])], dtype=np.int64)
     O, Cg, kh, kw = w.shape
     C, H, W = x.shape
@@ -102,7 +103,7 @@ def test_snn_spikes_are_the_bits_of_the_integer_ann(case, data):
     net, inet, x = case
     T = data.draw(st.integers(1, inet.bits), label="T")
     codes, accs = brute_force_ann(inet, x, T)
-    lit = simulate(inet, x, T=T, mode="literal")
+    lit = simulate(inet, x, T=T, mode="literal", membranes=True)
     for layer in inet.layers:
         check(lit.membrane[layer.name], accs[layer.name], f"{layer.name} membrane")
         if layer.is_output:
@@ -117,8 +118,8 @@ def test_snn_spikes_are_the_bits_of_the_integer_ann(case, data):
 def test_literal_equals_fast(case, data):
     net, inet, x = case
     T = data.draw(st.integers(1, inet.bits), label="T")
-    a = simulate(inet, x, T=T, mode="literal")
-    b = simulate(inet, x, T=T, mode="fast")
+    a = simulate(inet, x, T=T, mode="literal", membranes=True)
+    b = simulate(inet, x, T=T, mode="fast", membranes=True)
     assert a.spikes.keys() == b.spikes.keys() and a.membrane.keys() == b.membrane.keys()
     for k in a.membrane:
         check(a.membrane[k], b.membrane[k], f"{k} membrane")
@@ -164,8 +165,8 @@ def test_bitplane_input_equals_multibit_input(case):
     import dataclasses
 
     net, inet, x = case
-    a = simulate(dataclasses.replace(inet, bitplanes=False), x, mode="literal")
-    b = simulate(dataclasses.replace(inet, bitplanes=True), x, mode="literal")
+    a = simulate(dataclasses.replace(inet, bitplanes=False), x, mode="literal", membranes=True)
+    b = simulate(dataclasses.replace(inet, bitplanes=True), x, mode="literal", membranes=True)
     for k in a.membrane:
         check(a.membrane[k], b.membrane[k], f"{k} membrane")
 
@@ -190,6 +191,6 @@ def test_T_below_B_keeps_the_most_significant_bits():
     first = inet.layers[0].name  # reads pixels only: same accumulation at any T
     for T in range(1, 7):
         r = simulate(inet, x, T=T, mode="literal")
-        mask = ~((1 << (6 - T)) - 1)
+        mask = (1 << 6) - (1 << (6 - T))  # the T MSBs of a 6-bit code
         check(r.codes[first], full.codes[first] & mask, f"T={T}")
         check(r.spikes[first], full.spikes[first][:T], f"T={T} spikes")

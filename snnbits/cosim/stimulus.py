@@ -182,9 +182,8 @@ def golden_layer_cases(inet, layer, res, *, max_neurons: int, seed: int) -> tupl
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(n_all, size=min(max_neurons, n_all), replace=False))
     channel = np.unravel_index(pick, shape)[1]
-    pad = 0
-    if res.T < inet.bits and all(s != inet.input.name for s in layer.sources):
-        pad = inet.bits - res.T
+    pad = inet.alignment(layer, res.T).pad
+    if pad:
         if np.any(flat[D - pad:]):
             raise ValueError(f"layer {layer.name}: trailing {pad} input steps are not zero")
     t_in = D - pad
