@@ -48,9 +48,43 @@ class Timing:
     image_row: int = 1
     setup: int = 1
     drain: int = 2
+    loader_start: int = 1
 
 
 TIMING = Timing()
+
+
+def image_timeline(layer_ops, image_rows: int, wplan=None, timing: Timing = TIMING):
+    """Cycles of one image, and the cycles each layer waited for its weights.
+
+    ``layer_ops[l]``: ops of layer ``l`` (sum over its tiles).  Cycle 0 takes the
+    first image row; the rows take ``image_rows * image_row`` cycles.  Layer ``l``
+    runs ``setup + ops + drain`` cycles from its start, which is the cycle after
+    the previous layer's last drain cycle (the image's last row for layer 0) --
+    or later, when its weights stream in (``wplan.streamed``): the loader takes
+    the first beat at ``loader_start``, one beat every ``period`` cycles, layer
+    after layer, and layer ``j`` only once layer ``j - regions`` has finished.
+    Returns ``(cycles, stalled)`` with ``stalled[l]`` the cycles layer ``l`` waited.
+    """
+    L = len(layer_ops)
+    stalled = [0] * L
+    ready = image_rows * timing.image_row
+    if wplan is None or not wplan.streamed:
+        for ops in layer_ops:
+            ready += timing.setup + int(ops) + timing.drain
+        return ready, stalled
+    k, beats, regions = wplan.period, wplan.beats, wplan.regions
+    last, done = [0] * L, [0] * L
+    for j in range(L):
+        first = timing.loader_start if j == 0 else last[j - 1] + k
+        if j >= regions:
+            first = max(first, done[j - regions] + 1)
+        last[j] = first + (int(beats[j]) - 1) * k
+        start = max(ready, last[j] + 1)
+        stalled[j] = start - ready
+        done[j] = start + timing.setup + int(layer_ops[j]) + timing.drain - 1
+        ready = done[j] + 1
+    return ready, stalled
 
 
 # ------------------------------------------------------------------ spike tensors as bit arrays
@@ -203,8 +237,9 @@ def _lane_weights(p: Plan, prog: Program, layer: HwLayer, ti: int, t: HwTerm, g:
         idx = np.arange(C)
     rows_ok = (g * R + np.arange(R)) < layer.view[0]
     w = np.zeros((R, C), np.int64)
+    banks = prog.layer_weights(layer.index)
     for r in range(R):
-        bank = prog.weights[r]
+        bank = banks[r]
         e = int(d["wbase"][r]) + eoff
         win = np.zeros(V, np.int64)
         got = bank[e: e + V]
@@ -234,7 +269,6 @@ def run_reference(prog: Program, pixels, timing: Timing = TIMING, check_width: b
     writes = []
     for n in range(N):
         store[0][n] = image_bits(p.image, x[n])
-        total = p.image.view[0] * p.image.view[1] * timing.image_row
         for layer in p.layers:
             prm = prog.params
             G, HO, X = layer.grid
@@ -306,8 +340,8 @@ def run_reference(prog: Program, pixels, timing: Timing = TIMING, check_width: b
                                 store[layer.out_tensor][n, tf - 1, ch, y, x0 + cs] = spike[r, cs]
                         writes.append((n, layer.index, tile, tf, (spike & ok).astype(np.uint8)))
                 tile_ops[layer.name][n, tile] = ops
-            total += timing.setup + int(tile_ops[layer.name][n].sum()) + timing.drain
-        cycles[n] = total
+        cycles[n], _ = image_timeline([tile_ops[l.name][n].sum() for l in p.layers],
+                                      p.image.view[0] * p.image.view[1], prog.wplan, timing)
     logits = readout_to_logits(p, readout)
     return ReferenceRun(store, readout, logits, tile_ops, cycles, events, writes)
 
@@ -403,6 +437,11 @@ class LayerCycles:
     events: np.ndarray  # (N,) ACC ops carrying a set bit
     units: np.ndarray  # (N,) scan units (K words each) read
     scan: np.ndarray  # (N,) ACC ops (scan cycles, bubbles included)
+    stalled: np.ndarray = None  # (N,) cycles the layer waited for streamed weights
+
+    def __post_init__(self):
+        if self.stalled is None:
+            self.stalled = np.zeros(self.tile_ops.shape[0], np.int64)
 
     @property
     def ops(self) -> np.ndarray:
@@ -434,10 +473,16 @@ def tile_ops(p: Plan, layer: HwLayer, srcs: dict[int, np.ndarray]) -> LayerCycle
     return LayerCycles(layer.name, ops.reshape(N, -1), events, nunits, scan.reshape(N, -1).sum(1))
 
 
-def network_cycles(p: Plan, res, timing: Timing = TIMING) -> tuple[np.ndarray, list[LayerCycles]]:
-    """Cycles per image (``(N,)``) from the first pixel beat to the last op's completion, and per layer."""
+def network_cycles(p: Plan, res, timing: Timing = TIMING, wplan=None) -> tuple[np.ndarray, list[LayerCycles]]:
+    """Cycles per image (``(N,)``) from the first pixel beat to the last op's completion, and per layer
+    (``wplan``: where the weights live; streamed weights add the cycles layers wait for them)."""
     srcs = {t.id: source_bits(p, t, res=res) for t in p.tensors}
     layers = [tile_ops(p, l, srcs) for l in p.layers]
-    per_image = p.image.view[0] * p.image.view[1] * timing.image_row + sum(
-        timing.setup + lc.ops + timing.drain for lc in layers)
+    N = layers[0].tile_ops.shape[0]
+    per_image = np.zeros(N, np.int64)
+    for n in range(N):
+        per_image[n], stalled = image_timeline([lc.ops[n] for lc in layers], p.image.view[0] * p.image.view[1],
+                                               wplan, timing)
+        for lc, st in zip(layers, stalled):
+            lc.stalled[n] = st
     return per_image, layers

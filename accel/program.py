@@ -490,7 +490,8 @@ def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int
 # ------------------------------------------------------------------ descriptor format
 
 #: layer descriptor fields (in order, LSB first); widths come from the program
-LAYER_FIELDS = ("flat", "hidden", "last", "out", "G", "HO", "X", "OV", "WO", "T", "pad", "npos", "pbase", "pslots")
+LAYER_FIELDS = ("flat", "hidden", "last", "out", "G", "HO", "X", "OV", "WO", "T", "pad", "npos", "pbase", "pslots",
+                "wwords")
 #: term descriptor fields; "wbase" holds R values.  An event at window channel ``cw``, row ``row``
 #: (conv: kernel row ky; linear: pooled row py) and pooled column ``px`` of tile group ``g`` reads
 #: the weight elements from ``wbase[r] + g*gstride + cw*cistride + row*kystride + (0 if conv else px*C)``
@@ -499,12 +500,12 @@ TERM_FIELDS = ("en", "conv", "src", "start", "steps", "Cs", "Hs", "pstride", "pk
                "cstep", "chi0", "gstride", "cistride", "kystride", "wbase")
 
 
-def _layer_desc(p: Plan, layer: HwLayer, pbase: int) -> dict:
+def _layer_desc(p: Plan, layer: HwLayer, pbase: int, wwords) -> dict:
     OV, HO, WO = layer.view
     G, _, X = layer.grid
     return dict(flat=int(layer.flat), hidden=int(layer.hidden), last=int(layer.last), out=layer.out_tensor or 0,
                 G=G, HO=HO, X=X, OV=OV, WO=WO, T=layer.T if layer.hidden else 0, pad=layer.pad, npos=layer.n_pos,
-                pbase=pbase, pslots=layer.pslots)
+                pbase=pbase, pslots=layer.pslots, wwords=[int(v) for v in wwords])
 
 
 def _term_desc(p: Plan, layer: HwLayer, t: HwTerm, wbase) -> dict:
@@ -531,6 +532,73 @@ def _term_desc(p: Plan, layer: HwLayer, t: HwTerm, wbase) -> dict:
     return d
 
 
+# ------------------------------------------------------------------ weight memory: resident or streamed
+
+
+@dataclass(frozen=True)
+class WeightPlan:
+    """Where the weights live.
+
+    ``resident``: all layers in the weight memory at once (loaded with the memory
+    image, never per image).  ``streamed``: they do not fit; per image the layers
+    stream in, in order, through the ``weights`` stream (one bank word of
+    ``beat_bits`` per beat, a beat every ``period`` cycles of the off-chip link),
+    layer ``j`` into region ``j mod regions`` of ``region_words`` words per bank,
+    once layer ``j - regions`` has finished (two regions: the next layer loads
+    while this one runs).  ``layer_words[l, r]``: words layer ``l`` occupies in
+    bank ``r`` (its elements plus the word an unaligned read may touch).
+    """
+
+    mode: str
+    regions: int
+    layer_words: np.ndarray
+    region_words: int
+    beat_bits: int
+    period: int
+    resident_words: tuple[int, ...]
+
+    @property
+    def streamed(self) -> bool:
+        return self.mode == "streamed"
+
+    @property
+    def bank_words(self) -> list[int]:
+        if self.streamed:
+            return [2 * _ceil(self.regions * self.region_words, 2)] * self.layer_words.shape[1]
+        return list(self.resident_words)
+
+    @property
+    def bits(self) -> int:
+        return sum(self.bank_words) * self.beat_bits
+
+    @property
+    def beats(self) -> np.ndarray:
+        """Stream beats of each layer (``(L,)``); all zero when resident."""
+        return self.layer_words.sum(1) if self.streamed else np.zeros(self.layer_words.shape[0], np.int64)
+
+
+def weight_plan(p: Plan, capacity_bits: int | None = None, offchip_bits_per_cycle: int | None = None) -> WeightPlan:
+    """Resident if the weights fit ``capacity_bits`` (or no capacity is given); else streamed, with
+    two regions if two of the largest layer fit (double-buffered), one otherwise."""
+    V, w = p.lanes, p.weight_width
+    E = np.array([sum((_term_elements(l, t, p.rows, p.cols) for t in l.terms), np.zeros(p.rows, np.int64))
+                  for l in p.layers], np.int64)  # (L, R)
+    resident = tuple(2 * _ceil(_ceil(int(e), V) + 1, 2) for e in E.sum(0))
+    beat = V * w
+    period = 1 if not offchip_bits_per_cycle else _ceil(beat, int(offchip_bits_per_cycle))
+    layer_words = -(-E // V) + 1
+    if capacity_bits is None or sum(resident) * beat <= capacity_bits:
+        return WeightPlan("resident", 0, layer_words, 0, beat, period, resident)
+    rw = int(layer_words.max())
+    for regions in (2, 1):
+        if p.rows * 2 * _ceil(regions * rw, 2) * beat <= capacity_bits:
+            return WeightPlan("streamed", regions, layer_words, rw, beat, period, resident)
+    worst = p.layers[int(layer_words.max(1).argmax())].name
+    need = p.rows * 2 * _ceil(rw, 2) * beat
+    raise AccelError(f"weight memory: {capacity_bits} bits cannot hold layer {worst!r} alone ({need} bits with "
+                     f"{p.rows} banks of {rw} words of {beat} bits); weight_sram_kib >= {math.ceil(need / 8192)}")
+
+
 # ------------------------------------------------------------------ the program
 
 
@@ -538,8 +606,9 @@ def _term_desc(p: Plan, layer: HwLayer, t: HwTerm, wbase) -> dict:
 class Program:
     """A plan with its memory images and packed descriptors.
 
-    ``weights[r]``: bank ``r``'s weight elements (int64, two's complement of
-    ``weight_width`` bits when written), words of ``lanes`` elements;
+    ``segments[l][r]``: layer ``l``'s weight elements in bank ``r`` (int64, two's
+    complement of ``weight_width`` bits when written), words of ``lanes`` elements;
+    ``wplan``: resident or streamed (:class:`WeightPlan`);
     ``params[r]``: ``(words, C)`` int64, lane values of ``acc_width`` bits;
     ``descriptors``: one packed integer per layer; ``fields``: the descriptor
     layout ``[(name, width, count)]``, LSB first (layer fields, then ``max_terms``
@@ -547,7 +616,8 @@ class Program:
     """
 
     plan: Plan
-    weights: tuple[np.ndarray, ...]
+    wplan: WeightPlan
+    segments: tuple[tuple[np.ndarray, ...], ...]
     params: tuple[np.ndarray, ...]
     layer_desc: tuple[dict, ...]
     term_desc: tuple[tuple[dict, ...], ...]
@@ -559,9 +629,44 @@ class Program:
         return self.fields["max_terms"]
 
     @property
+    def weights(self) -> tuple[np.ndarray, ...]:
+        """Resident weight memory image per bank (elements); empty banks when streamed."""
+        if self.wplan.streamed:
+            return tuple(np.zeros(0, np.int64) for _ in range(self.plan.rows))
+        return tuple(np.concatenate([seg[r] for seg in self.segments]) for r in range(self.plan.rows))
+
+    def layer_weights(self, layer: int) -> tuple[np.ndarray, ...]:
+        """Each bank's elements as layer ``layer`` sees them while it runs."""
+        if not self.wplan.streamed:
+            return self.weights
+        wp, V = self.wplan, self.plan.lanes
+        out = []
+        for seg in self.segments[layer]:
+            bank = np.zeros(wp.regions * wp.region_words * V, np.int64)
+            base = (layer % wp.regions) * wp.region_words * V
+            bank[base: base + seg.size] = seg
+            out.append(bank)
+        return tuple(out)
+
+    @property
     def weight_words(self) -> list[int]:
         """Words of each bank (even + odd halves), including the extra word an unaligned read may touch."""
-        return [2 * _ceil(_ceil(len(w), self.plan.lanes) + 1, 2) for w in self.weights]
+        return self.wplan.bank_words
+
+    def stream_words(self) -> list[int]:
+        """The off-chip weight stream of one image (streamed mode): per layer, per bank, its words."""
+        p, wp = self.plan, self.wplan
+        V, w = p.lanes, p.weight_width
+        mask = (1 << w) - 1
+        out = []
+        for li, seg in enumerate(self.segments):
+            for r, elems in enumerate(seg):
+                n = int(wp.layer_words[li, r])
+                padded = np.zeros(n * V, np.int64)
+                padded[: elems.size] = elems
+                out += [sum((int(e) & mask) << (i * w) for i, e in enumerate(padded[a * V:(a + 1) * V]))
+                        for a in range(n)]
+        return out
 
     @property
     def param_words(self) -> int:
@@ -569,7 +674,7 @@ class Program:
 
     def memory_bits(self) -> dict[str, int]:
         p = self.plan
-        wb = sum(self.weight_words) * p.lanes * p.weight_width
+        wb = self.wplan.bits
         return {
             "weights": wb,
             "params": p.rows * self.param_words * p.cols * p.acc_width,
@@ -586,6 +691,7 @@ class Program:
             "acc_width": p.acc_width, "pixel_bits": p.pixel_bits, "bits": p.bits,
             "max_pad": max(l.pad for l in p.layers), "max_T": p.T,
             "weight_words": self.weight_words, "param_words": self.param_words, "layers": len(p.layers),
+            "streamed": self.wplan.streamed, "regions": self.wplan.regions, "region_words": self.wplan.region_words,
             "scan": p.scan,
             "tensors": [{"id": t.id, "name": t.name, "view": list(t.view), "planes": t.planes, "image": t.image,
                          "depths": t.bank_depths(), "word_bits": t.word_bits} for t in p.tensors],
@@ -596,16 +702,16 @@ class Program:
 
 def _field_table(p: Plan, layer_desc, term_desc) -> dict:
     max_terms = max(len(t) for t in term_desc)
-    lw = {f: _bits(max(d[f] for d in layer_desc)) for f in LAYER_FIELDS}
+    lw = {f: _bits(max(max(d[f]) if f == "wwords" else d[f] for d in layer_desc)) for f in LAYER_FIELDS}
     all_terms = [t for ts in term_desc for t in ts]
     tw = {}
     for f in TERM_FIELDS:
         vals = [max(t[f]) if f == "wbase" else t[f] for t in all_terms]
         tw[f] = _bits(max(vals + [0]))
-    layer = [[f, lw[f], 1] for f in LAYER_FIELDS]
+    layer = [[f, lw[f], p.rows if f == "wwords" else 1] for f in LAYER_FIELDS]
     term = [[f, tw[f], p.rows if f == "wbase" else 1] for f in TERM_FIELDS]
     term_width = sum(w * n for _, w, n in term)
-    width = sum(w for _, w, _ in layer) + max_terms * term_width
+    width = sum(w * n for _, w, n in layer) + max_terms * term_width
     return {"layer": layer, "term": term, "max_terms": max_terms, "term_width": term_width, "width": width}
 
 
@@ -620,8 +726,9 @@ def pack_descriptor(fields: dict, layer: dict, terms) -> int:
         out |= int(v) << off
         off += w
 
-    for name, w, _ in fields["layer"]:
-        put(layer[name], w)
+    for name, w, n in fields["layer"]:
+        for v in (layer[name] if name == "wwords" else [layer[name]]):
+            put(v, w)
     for i in range(fields["max_terms"]):
         t = terms[i] if i < len(terms) else None
         for name, w, n in fields["term"]:
@@ -690,34 +797,41 @@ def _param_words(p: Plan, layer: HwLayer) -> np.ndarray:
     return out
 
 
-def compile_program(inet_or_plan, rows: int | None = None, cols: int | None = None, T: int | None = None) -> Program:
-    """Lay out the memories of a plan (or plan ``inet`` on ``rows x cols`` first)."""
+def compile_program(inet_or_plan, rows: int | None = None, cols: int | None = None, T: int | None = None, *,
+                    weights: WeightPlan | None = None) -> Program:
+    """Lay out the memories of a plan (or plan ``inet`` on ``rows x cols`` first); ``weights``: where
+    the weights live (default: resident)."""
     p = inet_or_plan if isinstance(inet_or_plan, Plan) else plan(inet_or_plan, rows, cols, T)
-    R, C = p.rows, p.cols
-    banks = [[] for _ in range(R)]
-    lens = np.zeros(R, np.int64)
+    wp = weights if weights is not None else weight_plan(p)
+    R, C, V = p.rows, p.cols, p.lanes
+    segments = []  # per layer, per bank: the layer's elements
     params = [[] for _ in range(R)]
     pbase = 0
+    lens = np.zeros(R, np.int64)
     layer_desc, term_desc = [], []
-    for layer in p.layers:
+    for li, layer in enumerate(p.layers):
+        base = np.full(R, (li % wp.regions) * wp.region_words * V, np.int64) if wp.streamed else lens.copy()
+        off = np.zeros(R, np.int64)
+        seg = [[] for _ in range(R)]
         tds = []
         for t in layer.terms:
-            tds.append(_term_desc(p, layer, t, lens.copy()))
+            tds.append(_term_desc(p, layer, t, base + off))
             for r in range(R):
                 blk = _conv_bank_blocks(layer, t, R, r) if t.kind == CONV else _linear_bank_blocks(layer, t, R, C, r)
-                banks[r].append(blk)
-                lens[r] += blk.size
+                seg[r].append(blk)
+                off[r] += blk.size
+        lens += off
+        segments.append(tuple(np.concatenate(b) if b else np.zeros(0, np.int64) for b in seg))
         pw = _param_words(p, layer)
         for r in range(R):
             params[r].append(pw[r])
-        layer_desc.append(_layer_desc(p, layer, pbase))
+        layer_desc.append(_layer_desc(p, layer, pbase, wp.layer_words[li] if wp.streamed else np.zeros(R, np.int64)))
         term_desc.append(tuple(tds))
         pbase += pw.shape[1]
-    weights = tuple(np.concatenate(b) if b else np.zeros(0, np.int64) for b in banks)
     params = tuple(np.concatenate(pr) for pr in params)
     fields = _field_table(p, layer_desc, term_desc)
     desc = tuple(pack_descriptor(fields, l, t) for l, t in zip(layer_desc, term_desc))
-    return Program(p, weights, params, tuple(layer_desc), tuple(term_desc), fields, desc)
+    return Program(p, wp, tuple(segments), params, tuple(layer_desc), tuple(term_desc), fields, desc)
 
 
 # ------------------------------------------------------------------ memory images
@@ -776,8 +890,13 @@ def write_program(prog: Program, out_dir, extra_manifest: dict | None = None) ->
         mem[name] = {"width": p.cols * p.acc_width, "depth": len(words)}
     (out / "program.hex").write_text(_hex(prog.descriptors, prog.fields["width"]))
     mem["program.hex"] = {"width": prog.fields["width"], "depth": len(prog.descriptors)}
+    if prog.wplan.streamed:
+        words = prog.stream_words()
+        (out / "weights_stream.hex").write_text(_hex(words, p.lanes * p.weight_width))
+        mem["weights_stream.hex"] = {"width": p.lanes * p.weight_width, "depth": len(words),
+                                     "note": "the weights stream of one image, beat by beat"}
     np.savez_compressed(out / "program.npz", schema_version=SCHEMA_VERSION,
-                        **{f"weights_r{r}": w for r, w in enumerate(prog.weights)},
+                        **{f"weights_l{l}_r{r}": w for l, seg in enumerate(prog.segments) for r, w in enumerate(seg)},
                         **{f"params_r{r}": w for r, w in enumerate(prog.params)})
     manifest = manifest_dict(prog)
     manifest["images"] = mem

@@ -74,7 +74,8 @@ class MachineParams:
     ``param_words``; ``layers``; ``tensors``: dicts with ``id, view, planes,
     image, depths, word_bits``; ``fields``: the descriptor layout
     (``{"layer": [[name, width, 1]...], "term": [[name, width, count]...], "max_terms"}``);
-    ``out_tiles``: tiles of the last layer.
+    ``out_tiles``: tiles of the last layer; ``streamed``: the weights stream in per image
+    (``regions`` regions of ``region_words`` words per bank), else they are resident.
     """
 
     rows: int
@@ -93,14 +94,17 @@ class MachineParams:
     tensors: tuple[dict, ...]
     fields: dict
     out_tiles: int
+    streamed: bool = False
+    regions: int = 0
+    region_words: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "MachineParams":
         names = {f for f in cls.__dataclass_fields__}
-        missing = names - set(d)
+        missing = names - set(d) - {"streamed", "regions", "region_words"}
         if missing:
             raise ValueError(f"machine parameters: missing {sorted(missing)}")
-        kw = {k: d[k] for k in names}
+        kw = {k: d[k] for k in names if k in d}
         kw["weight_words"] = tuple(int(v) for v in d["weight_words"])
         kw["tensors"] = tuple(dict(t) for t in d["tensors"])
         return cls(**kw)
@@ -120,6 +124,8 @@ class MachineParams:
             raise ValueError(f"lanes must be >= cols ({self.cols}), not {self.lanes!r}")
         if len(self.weight_words) != self.rows:
             raise ValueError(f"weight_words must list {self.rows} banks, not {len(self.weight_words)}")
+        if self.streamed and self.regions not in (1, 2):
+            raise ValueError(f"regions must be 1 or 2 when the weights are streamed, not {self.regions!r}")
         need = {"flat", "hidden", "last", "out", "G", "HO", "X", "OV", "WO", "T", "pad", "npos", "pbase", "pslots"}
         have = {f[0] for f in self.fields["layer"]}
         if need - have:
@@ -130,7 +136,8 @@ def descriptor_layout(fields: dict) -> data.StructLayout:
     """The layer descriptor as a ``lib.data`` layout: layer fields, then ``max_terms`` term records."""
     term = data.StructLayout({name: data.ArrayLayout(unsigned(w), n) if name == "wbase" else unsigned(w)
                               for name, w, n in fields["term"]})
-    layer = {name: unsigned(w) for name, w, _ in fields["layer"]}
+    layer = {name: data.ArrayLayout(unsigned(w), n) if name == "wwords" else unsigned(w)
+             for name, w, n in fields["layer"]}
     return data.StructLayout({**layer, "terms": data.ArrayLayout(term, fields["max_terms"])})
 
 
@@ -150,6 +157,11 @@ class Accelerator(wiring.Component):
     trace : Out(Signature({"valid": Out(1), "payload": Out(...)}))
         Monitor of the spike memory writes (no back-pressure): one beat per FIRE
         op (layer, tile, step ``t``, tensor, per bank: enable, address, data, bit mask).
+    weights : In(stream.Signature(unsigned(lanes * weight_width)))
+        Only when the weights are streamed: per image, layer by layer, bank by
+        bank, the layer's words (``accel.program.Program.stream_words``).  Layer
+        ``j`` is taken into region ``j mod regions`` once layer ``j - regions`` has
+        finished; a layer starts once its weights are in.
     busy : Out(1)
         From the first image beat to the image's last op.
     done : Out(1)
@@ -203,7 +215,11 @@ class Accelerator(wiring.Component):
             "data": data.ArrayLayout(unsigned(self.spike_word), K),
             "mask": data.ArrayLayout(unsigned(self.spike_word), K),
         })
+        ports = {}
+        if hp.streamed:
+            ports["weights"] = In(stream.Signature(unsigned(hp.lanes * hp.weight_width)))
         super().__init__({
+            **ports,
             "image": In(stream.Signature(data.ArrayLayout(unsigned(hp.pixel_bits), self.image_width))),
             "logits": Out(stream.Signature(self.logits_layout)),
             "trace": Out(wiring.Signature({"valid": Out(1), "payload": Out(self.trace_layout)})),
@@ -217,8 +233,9 @@ class Accelerator(wiring.Component):
 
     @property
     def timing(self) -> dict[str, int]:
-        """Fixed cycles (``accel.machine.Timing`` must equal these): image row beat, layer setup, drain."""
-        return {"image_row": 1, "setup": 1, "drain": self.pipeline_depth}
+        """Fixed cycles (``accel.machine.Timing`` must equal these): image row beat, layer setup, drain,
+        and the cycle (after the image's first row) the weight loader takes its first beat."""
+        return {"image_row": 1, "setup": 1, "drain": self.pipeline_depth, "loader_start": 1}
 
     @property
     def pipeline_depth(self) -> int:
@@ -248,12 +265,16 @@ class Accelerator(wiring.Component):
         m.d.comb += prog_rd.addr.eq(nxt)
 
         wrd = []  # per bank (even port, odd port)
+        wwp = {}  # per bank [even write port, odd write port] (streamed weights)
         for r, (even, odd) in enumerate(self._weights):
             pair = []
             for half, words in (("even", even), ("odd", odd)):
-                mem = memory.Memory(shape=unsigned(V * Wt), depth=max(1, len(words)), init=words)
+                depth = max(1, hp.weight_words[r] // 2)
+                mem = memory.Memory(shape=unsigned(V * Wt), depth=depth, init=[] if hp.streamed else words)
                 m.submodules[f"weights_r{r}_{half}"] = mem
                 pair.append(mem.read_port())
+                if hp.streamed:
+                    wwp.setdefault(r, []).append(mem.write_port())
             wrd.append(pair)
         prd = []
         for r, words in enumerate(self._params):
@@ -284,7 +305,10 @@ class Accelerator(wiring.Component):
             m.d.comb += stall.eq((op2.kind == OpKind.READOUT) & ~self.logits.ready)
         m.d.comb += go.eq(~stall)
 
-        self._s0(m, desc, prog_rd, nxt, tmem, op1, go, fw, tw)
+        loaded, computed, image_start = Signal(_w(L)), Signal(_w(L)), Signal()
+        if hp.streamed:
+            self._loader(m, prog, wwp, loaded, computed, image_start)
+        self._s0(m, desc, prog_rd, nxt, tmem, op1, go, fw, tw, loaded, computed, image_start)
         self._s1(m, desc, op1, op2, wrd, prd, go)
         self._s2(m, op2, wrd, prd, tmem, go)
         return m
@@ -325,7 +349,7 @@ class Accelerator(wiring.Component):
 
     # ------------------------------------------------------------------ S0: sequencer and encoder
 
-    def _s0(self, m, desc, prog_rd, nxt, tmem, op1, go, fw, tw):
+    def _s0(self, m, desc, prog_rd, nxt, tmem, op1, go, fw, tw, loaded, computed, image_start):
         hp = self.hp
         R, C, K = hp.rows, hp.cols, hp.scan
         lK = _log2(K)
@@ -627,17 +651,19 @@ class Accelerator(wiring.Component):
                 with m.Case(S.IDLE, S.IMAGE):
                     m.d.comb += self.image.ready.eq(1)
                     with m.If(self.image.valid):
+                        m.d.comb += image_start.eq(state == S.IDLE)
                         m.d.sync += take_pixel_row()
                         with m.If(img_last):
                             m.d.sync += state.eq(S.SETUP)
                         with m.Else():
                             m.d.sync += state.eq(S.IMAGE)
                 with m.Case(S.SETUP):
-                    m.d.comb += [tile_start.eq(1), read.eq(1)]
-                    m.d.sync += load_meta()
-                    m.d.sync += [mtile.g.eq(g), mtile.gq.eq(gq), mtile.gr.eq(gr), mtile.y.eq(y), mtile.xc.eq(xc),
-                                 mtile.tile.eq(tile), mtile.last.eq(is_last_tile),
-                                 tile_started.eq(0), pos_started.eq(0), state.eq(S.SCAN)]
+                    with m.If(Const(not self.hp.streamed) | (loaded > layer)):  # its weights are in
+                        m.d.comb += [tile_start.eq(1), read.eq(1)]
+                        m.d.sync += load_meta()
+                        m.d.sync += [mtile.g.eq(g), mtile.gq.eq(gq), mtile.gr.eq(gr), mtile.y.eq(y),
+                                     mtile.xc.eq(xc), mtile.tile.eq(tile), mtile.last.eq(is_last_tile),
+                                     tile_started.eq(0), pos_started.eq(0), state.eq(S.SCAN)]
                 with m.Case(S.SCAN):
                     acc = Mux(~tile_started, AccKind.LOAD, Mux(~pos_started, AccKind.SHIFT_ADD, AccKind.ADD))
                     m.d.comb += [issue.kind.eq(OpKind.ACC), issue.acc.eq(acc), issue.ev.eq(ev_eff),
@@ -682,11 +708,50 @@ class Accelerator(wiring.Component):
                                  state.eq(S.DRAIN2)]
                 with m.Case(S.DRAIN2):
                     m.d.sync += layer_init()
+                    m.d.sync += computed.eq(computed + 1)
                     with m.If(layer == 0):
                         m.d.comb += self.done.eq(1)
                         m.d.sync += state.eq(S.IDLE)
                     with m.Else():
                         m.d.sync += state.eq(S.SETUP)
+
+    # ------------------------------------------------------------------ weight loader (streamed weights)
+
+    def _loader(self, m, prog, wwp, loaded, computed, image_start):
+        """Takes the ``weights`` stream: layer ``lj`` bank by bank into region ``lj mod regions``,
+        once layer ``lj - regions`` has finished.  ``loaded``/``computed``: layers of this image
+        whose weights are in / that have finished (both restart with the image)."""
+        hp = self.hp
+        R, L = hp.rows, hp.layers
+        rd = prog.read_port()
+        ldesc = Signal(self.desc_layout, name="ldesc")
+        lj = Signal(range(max(L, 2)), name="lj")
+        lr = Signal(range(max(R, 2)), name="lr")
+        li = Signal(_w(hp.region_words), name="li")
+        active = Signal(name="lactive")
+        m.d.comb += [rd.addr.eq(lj), ldesc.eq(rd.data)]
+        free = Signal(name="lfree")
+        m.d.comb += free.eq((lj < hp.regions) | (computed + hp.regions > lj))
+        wwords = Array([ldesc.wwords[r] for r in range(R)])[lr]
+        base = (lj[0] if hp.regions == 2 else Const(0, 1)) * hp.region_words
+        word = Signal(_w(2 * hp.region_words + 2), name="lword")
+        m.d.comb += [word.eq(base + li), self.weights.ready.eq(active & free)]
+        take = self.weights.valid & self.weights.ready
+        for r, (even, odd) in wwp.items():
+            for half, wp in ((0, even), (1, odd)):
+                m.d.comb += [wp.addr.eq(word >> 1), wp.data.eq(self.weights.payload),
+                             wp.en.eq(take & (lr == r) & (word[0] == half))]
+        with m.If(image_start):
+            m.d.sync += [active.eq(1), loaded.eq(0), computed.eq(0)]
+        with m.Elif(take):
+            with m.If(li + 1 < wwords):
+                m.d.sync += li.eq(li + 1)
+            with m.Elif(lr + 1 < R):
+                m.d.sync += [li.eq(0), lr.eq(lr + 1)]
+            with m.Else():
+                m.d.sync += [li.eq(0), lr.eq(0), loaded.eq(loaded + 1), lj.eq(Mux(lj == L - 1, 0, lj + 1))]
+                with m.If(lj == L - 1):
+                    m.d.sync += active.eq(0)
 
     # ------------------------------------------------------------------ S1: address generation
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel.program import compile_program, plan
+from accel.program import _ceil, compile_program, plan, weight_plan
 from golden.convert import convert
 from golden.random import random_inputs, random_network
 from golden.simulate import simulate
@@ -71,9 +71,10 @@ def network(kind: str):
     return convert(net, bitplanes=True), x, T
 
 
-def cosim(request, tmp_path, inet, x, T, shape, **kw):
+def cosim(request, tmp_path, inet, x, T, shape, wplan=None, **kw):
     res = simulate(inet, x, T=T)
-    prog = compile_program(plan(inet, *shape, T))
+    p = plan(inet, *shape, T)
+    prog = compile_program(p, weights=wplan(p) if wplan else None)
     run = run_accel(prog, res, _build_dir(request, tmp_path), sim=SIM, seed=SEED,
                     waves=os.getenv("WAVES", "0") not in ("", "0"), **kw)
     print(f"{shape[0]}x{shape[1]}: {len(x)} image(s), RTL cycles {run.observation.cycles}, model "
@@ -107,6 +108,19 @@ def test_stalls_are_the_only_extra_cycles(request, tmp_path, simulator):
     _, run = cosim(request, tmp_path, inet, x, T, (2, 2), gaps=0.3)
     assert run.ok, run.mismatches
     assert run.observation.stalls > 0
+
+
+def test_streamed_weights_double_buffered(request, tmp_path, simulator):
+    """Weights that do not fit stream in per image at 16 bits per cycle, two regions."""
+    inet, x, T = network("strided")
+
+    def two_regions(p):
+        two = p.rows * 2 * _ceil(2 * int(weight_plan(p).layer_words.max()), 2) * p.lanes * p.weight_width
+        return weight_plan(p, capacity_bits=two, offchip_bits_per_cycle=16)
+
+    prog, run = cosim(request, tmp_path, inet, x, T, (2, 2), wplan=two_regions)
+    assert prog.wplan.streamed and prog.wplan.regions == 2
+    assert run.ok, run.mismatches
 
 
 def test_membranes_reach_the_derived_width(request, tmp_path, simulator):

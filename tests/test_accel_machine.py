@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from accel.errors import AccelError
 from accel.machine import TIMING, Timing, network_cycles, run_reference
-from accel.program import LINEAR, compile_program, pack_descriptor, plan
+from accel.program import LINEAR, _ceil, compile_program, pack_descriptor, plan, weight_plan
 from golden import ir
 from golden.convert import convert
 from golden.random import calibrate, random_inputs, random_network
@@ -214,9 +214,10 @@ def test_descriptor_packing_round_trips():
     f = prog.fields
     for word, layer, terms in zip(prog.descriptors, prog.layer_desc, prog.term_desc):
         off = 0
-        for name, w, _ in f["layer"]:
-            assert (word >> off) & ((1 << w) - 1) == layer[name], name
-            off += w
+        for name, w, n in f["layer"]:
+            vals = [(word >> (off + j * w)) & ((1 << w) - 1) for j in range(n)]
+            assert vals == (list(layer[name]) if n > 1 or name == "wwords" else [layer[name]]), name
+            off += w * n
         for i in range(f["max_terms"]):
             for name, w, n in f["term"]:
                 vals = [(word >> (off + j * w)) & ((1 << w) - 1) for j in range(n)]
@@ -250,3 +251,42 @@ def test_plan_validates_its_arguments(bundled, kwargs, msg):
     args = dict(rows=2, cols=2) | kwargs
     with pytest.raises(AccelError, match=msg):
         plan(bundled[0], **args)
+
+
+# ------------------------------------------------------------------ streamed weights
+
+
+def _streamed_case():
+    rng = np.random.default_rng(1)
+    net = random_network(rng, input_shape=(2, 6, 6), channels=(4, 4), classes=3, bits=3)
+    inet = convert(net, bitplanes=True)
+    x = random_inputs(rng, net.input.shape, net.input.bits, 2)
+    p = plan(inet, 2, 2, scan=2)
+    rw = int(weight_plan(p).layer_words.max())
+    return inet, x, p, p.rows * 2 * _ceil(2 * rw, 2) * p.lanes * p.weight_width
+
+
+@pytest.mark.parametrize("regions, bits_per_cycle", [(2, 64), (2, 8), (1, 64), (1, 8)])
+def test_streamed_weights_run_exactly_and_double_buffering_never_costs(regions, bits_per_cycle):
+    inet, x, p, two = _streamed_case()
+    cap = two if regions == 2 else two - 1
+    wp = weight_plan(p, capacity_bits=cap, offchip_bits_per_cycle=bits_per_cycle)
+    assert wp.streamed and wp.regions == regions and wp.bits <= cap
+    res = simulate(inet, x)
+    prog = compile_program(p, weights=wp)
+    ref = run_reference(prog, x)
+    assert np.array_equal(ref.logits, res.logits(inet))
+    cycles, layers = network_cycles(p, res, wplan=wp)
+    assert np.array_equal(cycles, ref.cycles)
+    resident, _ = network_cycles(p, res)
+    assert np.all(cycles >= resident)
+    assert np.array_equal(cycles - resident, sum(lc.stalled for lc in layers))
+    if regions == 1:
+        double, _ = network_cycles(p, res, wplan=weight_plan(p, capacity_bits=two, offchip_bits_per_cycle=bits_per_cycle))
+        assert np.all(double <= cycles)
+
+
+def test_weights_that_fit_nowhere_are_refused_with_the_size_needed():
+    inet, _, p, two = _streamed_case()
+    with pytest.raises(AccelError, match=r"weight memory: 100 bits cannot hold layer '.*' alone .*weight_sram_kib >= 1"):
+        weight_plan(p, capacity_bits=100)

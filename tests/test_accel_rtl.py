@@ -19,7 +19,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from accel.machine import TIMING
-from accel.program import compile_program, plan
+from accel.program import _ceil, compile_program, plan, weight_plan
 from golden import ir
 from golden.convert import convert
 from golden.random import calibrate, random_inputs, random_network
@@ -186,6 +186,21 @@ def test_back_pressure_adds_exactly_the_stall_cycles():
     _, exp, obs, bad = run(inet, x, 2, 2, gaps=0.3)
     assert not bad, bad[:5]
     assert obs.stalls >= 5
+
+
+@pytest.mark.parametrize("regions, bits_per_cycle", [(2, 16), (1, 8)])
+def test_streamed_weights(regions, bits_per_cycle):
+    """Weights that do not fit: they stream in per image; the layers wait exactly as the model says."""
+    inet, x = _tiny(1, input_shape=(2, 6, 6), channels=(4, 4), classes=3, bits=3)
+    p = plan(inet, 2, 2, scan=2)
+    two = p.rows * 2 * _ceil(2 * int(weight_plan(p).layer_words.max()), 2) * p.lanes * p.weight_width
+    wp = weight_plan(p, capacity_bits=two if regions == 2 else two - 1, offchip_bits_per_cycle=bits_per_cycle)
+    prog = compile_program(p, weights=wp)
+    res = simulate(inet, x[:1])
+    exp = expected(prog, res)
+    obs = run_fast(prog, build_top(prog), x[:1], max_cycles=int(2 * exp.cycles.max()) + 200)
+    assert wp.streamed and wp.regions == regions
+    assert not check(prog, exp, obs), check(prog, exp, obs)[:5]
 
 
 def test_membranes_reach_the_derived_width_on_the_array():

@@ -79,8 +79,8 @@ def expected(prog: Program, res, timing: Timing = TIMING) -> Expected:
     tiles = full.reshape(N, G, R, HO, X, C).transpose(0, 1, 3, 4, 2, 5).reshape(N, out.tiles, R * C)
     lanes = mapped.reshape(G, R, HO, X, C).transpose(0, 2, 3, 1, 4).reshape(out.tiles, R * C)
     spikes = {t.id: spike_bits(t, np.asarray(res.spikes[t.name])).transpose(1, 0, 2, 3, 4) for t in p.tensors[1:]}
-    cycles, layers = network_cycles(p, res, timing)
-    layer_cycles = np.stack([timing.setup + lc.ops + timing.drain for lc in layers], axis=1)
+    cycles, layers = network_cycles(p, res, timing, prog.wplan)
+    layer_cycles = np.stack([timing.setup + lc.ops + timing.drain + lc.stalled for lc in layers], axis=1)
     ntiles = np.array([l.tiles for l in p.layers])
     beats = np.zeros((len(p.layers), int(ntiles.max())), np.int64)
     for i, l in enumerate(p.layers):

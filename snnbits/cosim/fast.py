@@ -6,7 +6,9 @@ the cycle its first pixel row is taken to the cycle ``done`` rises, and returns
 an :class:`~snnbits.cosim.expect.Observation`.  Optional back-pressure: the
 image source idles and the logits sink refuses beats in a given fraction of the
 cycles (seeded); the cycles the machine waits on a refused beat or on a row not offered
-are counted as stalls and left out of the image's cycles.  A watchdog ends a run that does not
+are counted as stalls and left out of the image's cycles.  Streamed weights come
+from a source that offers the image's weight stream beat by beat, the next beat
+``period`` cycles after the previous one was taken (the off-chip link's rate).  A watchdog ends a run that does not
 finish within ``max_cycles``.
 """
 
@@ -58,6 +60,9 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
     obs = Observation()
     rng = random.Random(seed)
     images = [pack_rows(prog, x)[:rows_limit] for x in np.asarray(pixels)]
+    streamed = prog.wplan.streamed
+    beats_all = prog.stream_words() if streamed else []
+    period = prog.wplan.period
     logits_check = StreamChecker("logits")
 
     def field(word, name):
@@ -71,6 +76,7 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
             start, k = None, 0
             budget = cycle + max_cycles
             stalls = 0
+            wb, wait = 0, 0  # next weight beat; cycles until it is offered
             while True:
                 if cycle >= budget:
                     obs.watchdog = f"image {len(obs.cycles)}: no 'done' within {max_cycles} cycles"
@@ -85,6 +91,15 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
                     ctx.set(top.image.payload.as_value(), rows[k])
                 ready = not (gaps and rng.random() < gaps)
                 ctx.set(top.logits.ready, int(ready))
+                if streamed:
+                    wvalid = wb < len(beats_all) and wait == 0
+                    ctx.set(top.weights.valid, int(wvalid))
+                    if wvalid:
+                        ctx.set(top.weights.payload, beats_all[wb])
+                    if wvalid and ctx.get(top.weights.ready):
+                        wb, wait = wb + 1, period - 1
+                    elif wait:
+                        wait -= 1
                 img_ready = ctx.get(top.image.ready)
                 took_row = valid and img_ready
                 stalls += bool(start is not None and k < len(rows) and img_ready and not valid)

@@ -157,6 +157,8 @@ def run_accel(prog, res, build_dir, *, sim: str = "icarus", fault: str | None = 
         "rows": rows,
         "max_cycles": [int(budget * c) + 200 + gap_cycles for c in exp.cycles],
         "gaps": gaps, "seed": seed,
+        "weights": [f"{v:x}" for v in prog.stream_words()] if prog.wplan.streamed else [],
+        "period": prog.wplan.period,
         "logits": {name: [f.offset, f.width] for name, f in top.logits_layout},
         "trace": {name: [f.offset, f.width] for name, f in top.trace_layout},
         "acc_width": top.hp.acc_width, "lanes": top.hp.rows * top.hp.cols, "scan": top.hp.scan,

@@ -1,8 +1,9 @@
 """cocotb bench of the generated accelerator top: images in, logits and spike writes observed.
 
 Run by :func:`snnbits.cosim.runner.run_accel` (never directly).  Environment:
-``ACCEL_CASE`` (``case.json``: the image rows, the payload field offsets, the
-watchdog budget per image, back-pressure), ``ACCEL_OBSERVATION`` (where the
+``ACCEL_CASE`` (``case.json``: the image rows, the weight stream and its
+period when the weights are streamed, the payload field offsets, the watchdog
+budget per image, back-pressure), ``ACCEL_OBSERVATION`` (where the
 observation goes).  The bench only observes; the checker on the pytest side
 compares the observation with the golden model and the cycle model.
 
@@ -50,6 +51,8 @@ class AccelTB:
         d = self.dut
         d.image__valid.value = 0
         d.image__payload.value = 0
+        if self.case["weights"]:
+            d.weights__valid.value = 0
         d.logits__ready.value = 1
         d.rst.value = 1
         await ClockCycles(d.clk, 2, rising=False)
@@ -70,6 +73,8 @@ class AccelTB:
         d = self.dut
         beats, writes = [], []
         start, k, cycles, stalls = None, 0, 0, 0
+        wbeats, period = self.case["weights"], int(self.case["period"])
+        wb, wait = 0, 0
         aw, dw = self.case["addr_width"], self.case["word"]
         while True:
             if cycles >= budget:
@@ -85,7 +90,17 @@ class AccelTB:
                 d.image__payload.value = rows[k]
             ready = not (self.gaps and self.rng.random() < self.gaps)
             d.logits__ready.value = int(ready)
+            wvalid = wb < len(wbeats) and wait == 0
+            if wbeats:
+                d.weights__valid.value = int(wvalid)
+                if wvalid:
+                    d.weights__payload.value = int(wbeats[wb], 16)
             await ReadOnly()
+            if wbeats:
+                if wvalid and int(d.weights__ready.value):
+                    wb, wait = wb + 1, period - 1
+                elif wait:
+                    wait -= 1
             img_ready = int(d.image__ready.value)
             took = valid and img_ready
             stalls += bool(start is not None and k < len(rows) and img_ready and not valid)
