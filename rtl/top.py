@@ -14,9 +14,9 @@ Pipeline (one op per cycle, in order, no bubbles inside a layer)::
         READOUT (last layer), FIRE x T (hidden layers)
     S1  address generator: weight element address per bank, lane kernel column,
         parameter word, spike write address per bank
-    S2  weight lane select (unaligned window of the bank), parameter lanes, the
-        R x C LeanPEs, spike write-back (one word per bank, bit enables), the
-        logits beat
+    S2  the PE array (rtl.array.PEArray: the bank's unaligned weight window,
+        lane selection, parameter lanes, the R x C LeanPEs), spike write-back
+        (one word per bank, bit enables), the logits beat
 
 The only stall is a READOUT op whose logits beat is not taken (``logits.ready``
 low): the whole pipeline then holds for that cycle.
@@ -30,7 +30,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import LeanPE, PEOp, check_width
+from .array import PEArray
+from .pe import PEOp, check_width
 
 __all__ = ["MachineParams", "Accelerator", "OpKind", "FAULTS"]
 
@@ -834,42 +835,23 @@ class Accelerator(wiring.Component):
                     m.d.comb += pe_op.eq(PEOp.FINISH)
                 with m.Case(OpKind.FIRE):
                     m.d.comb += pe_op.eq(PEOp.FIRE)
-        pes = []
+        m.submodules.array = arr = PEArray(rows=R, cols=C, lanes=V, weight_width=Wt, acc_width=A,
+                                           max_pad=hp.max_pad, fault="gt" if self.fault == "gt" else None)
+        m.d.comb += [arr.op.eq(pe_op), arr.par.eq(op2.par), arr.kx.eq(op2.kx), arr.lv.eq(op2.lv),
+                     arr.rv.eq(op2.rv), arr.flat.eq(op2.flat), arr.gr.eq(op2.gr), arr.pad.eq(op2.pad)]
         for r in range(R):
-            even, odd = wrd[r][0].data, wrd[r][1].data
-            lo = Mux(op2.par[r], odd, even)
-            hi = Mux(op2.par[r], even, odd)
-            pair = Cat(lo, hi)
-            window = Signal(V * Wt, name=f"win{r}")
-            m.d.comb += window.eq(pair >> (op2.off[r] * Wt))
-            elems = Array([window[i * Wt:(i + 1) * Wt].as_signed() for i in range(V)])
-            pdat = prd[r].data
-            plane = [pdat[c * A:(c + 1) * A].as_signed() for c in range(C)]
-            shared = Signal(signed(A), name=f"prow{r}")  # a spatial layer's row: one channel's value
-            m.d.comb += shared.eq(Array(plane)[op2.gr])
-            row = []
-            for c in range(C):
-                pe = LeanPE(weight_width=Wt, acc_width=A, max_pad=hp.max_pad,
-                            fault="gt" if self.fault == "gt" else None)
-                m.submodules[f"pe_{r}_{c}"] = pe
-                m.d.comb += [
-                    pe.op.eq(pe_op),
-                    pe.w.eq(Mux(op2.lv[c] & op2.rv[r], elems[op2.kx[c]], 0)),
-                    pe.p.eq(Mux(op2.flat, plane[c], shared)),
-                    pe.pad.eq(op2.pad),
-                ]
-                row.append(pe)
-            pes.append(row)
+            m.d.comb += [arr.even[r].eq(wrd[r][0].data), arr.odd[r].eq(wrd[r][1].data), arr.off[r].eq(op2.off[r]),
+                         arr.params[r].eq(prd[r].data)]
         # logits
         m.d.comb += [self.logits.valid.eq(op2.kind == OpKind.READOUT),
                      self.logits.payload.tile.eq(op2.tile), self.logits.payload.last.eq(op2.last_tile)]
         readout = op2.kind == OpKind.READOUT
         for r in range(R):
             for c in range(C):  # gated: the lanes change only on a beat (idle outputs do not toggle)
-                m.d.comb += self.logits.payload.u[r * C + c].eq(Mux(readout, pes[r][c].u, 0))
+                m.d.comb += self.logits.payload.u[r * C + c].eq(Mux(readout, arr.u[r * C + c], 0))
         # spike write-back and its monitor
         fire = (op2.kind == OpKind.FIRE) & go
-        spikes = Array([Cat(*[pes[r][c].spike for c in range(C)]) for r in range(R)])
+        spikes = Array([arr.spikes[r] for r in range(R)])
         Ws = self.spike_word
         tr = self.trace.payload
         m.d.comb += [self.trace.valid.eq(fire), tr.layer.eq(op2.layer), tr.tile.eq(op2.tile), tr.t.eq(op2.t),
