@@ -364,19 +364,27 @@ def readout_to_logits(p: Plan, readout: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ closed form
 
 
-def _term_window_cost(p: Plan, layer: HwLayer, t: HwTerm, bits: np.ndarray):
-    """Scan cycles, events and units of term ``t`` in every tile, for every source step.
-
-    ``bits``: ``(L, N, Cs, Hs, Ws)`` source steps.  A unit (``K`` channels of one raw
-    row) costs ``max(popcount, 1)`` cycles.  Returns three ``(L, N, G, HO, X)`` int64
-    arrays: ``sum_units max(popcount, 1)`` (0 where the window holds no unit),
-    ``sum popcount`` and the number of units.
-    """
+def _column_prefix(bits: np.ndarray) -> np.ndarray:
+    """``(L, N, C, H, W+1)`` int32 prefix sums of the bits along the row (one per source view)."""
     L, N, Cs, Hs, Ws = bits.shape
-    G, HO, X = layer.grid
-    K = p.scan
     cs = np.zeros((L, N, Cs, Hs, Ws + 1), np.int32)
     np.cumsum(bits, axis=4, dtype=np.int32, out=cs[..., 1:])
+    return cs
+
+
+def _term_window_cost(p: Plan, layer: HwLayer, t: HwTerm, cs: np.ndarray, cache: dict | None = None,
+                      key=None):
+    """Scan cycles, events and units of term ``t`` in every tile, for every source step.
+
+    ``cs``: :func:`_column_prefix` of the ``(L, N, Cs, Hs, Ws)`` source steps.  A unit
+    (``K`` channels of one raw row) costs ``max(popcount, 1)`` cycles.  Returns three
+    ``(L, N, G, HO, X)`` int64 arrays: ``sum_units max(popcount, 1)`` (0 where the
+    window holds no unit), ``sum popcount`` and the number of units.
+    """
+    L, N, Cs, Hs, W1 = cs.shape
+    Ws = W1 - 1
+    G, HO, X = layer.grid
+    K = p.scan
     valid = row_valid(t).astype(np.int64)
     if t.kind == CONV:
         c_lo, c_hi, _ = conv_cols(t, layer, np.arange(X), p.cols)
@@ -392,17 +400,26 @@ def _term_window_cost(p: Plan, layer: HwLayer, t: HwTerm, bits: np.ndarray):
         empty = np.array([False])
         lo, hi = np.zeros(G, np.int64), np.full(G, Cs)
         r0, r1 = np.array([0]), np.array([Hs])
-    a = np.clip(a, 0, Ws)
-    b1 = np.clip(b + 1, 0, Ws)
-    pc = np.where(empty | (b1 <= a), 0, cs[..., b1] - cs[..., a]).astype(np.int64)  # (L, N, Cs, Hs, Xc)
-    S = np.zeros((L, N, Cs + 1) + pc.shape[3:], np.int64)
-    np.cumsum(pc, axis=2, out=S[:, :, 1:])
-    Xc = pc.shape[-1]
+    windows = sorted(set(zip(lo.tolist(), hi.tolist())))
+    Xc = len(a)
+    if cache is not None and all((key, p.cols, K, l, h) in cache for l, h in windows):
+        S = None  # every window's cost is known
+    else:
+        a = np.clip(a, 0, Ws)
+        b1 = np.clip(b + 1, 0, Ws)
+        pc = np.where(empty | (b1 <= a), 0, cs[..., b1] - cs[..., a]).astype(np.int64)  # (L, N, Cs, Hs, Xc)
+        S = np.zeros((L, N, Cs + 1) + pc.shape[3:], np.int64)
+        np.cumsum(pc, axis=2, out=S[:, :, 1:])
     cost = np.zeros((L, N, G, HO, Xc), np.int64)
     ev = np.zeros_like(cost)
     nunits = np.zeros((G, HO), np.int64)
-    for l, h in sorted(set(zip(lo.tolist(), hi.tolist()))):
+    for l, h in windows:
         gs = np.nonzero((lo == l) & (hi == h))[0]
+        ckey = None if cache is None else (key, p.cols, K, l, h)
+        if ckey is not None and ckey in cache:
+            c_, e_, u_ = cache[ckey]
+            cost[:, :, gs], ev[:, :, gs], nunits[gs] = c_[:, :, None], e_[:, :, None], u_[None, :]
+            continue
         starts = np.arange(l, h, K)
         bs = S[:, :, np.minimum(starts + K, h)] - S[:, :, starts]  # (L, N, J, Hs, Xc)
         per_row_cost = (np.maximum(bs, 1) * valid[:, None]).sum(2)
@@ -412,9 +429,10 @@ def _term_window_cost(p: Plan, layer: HwLayer, t: HwTerm, bits: np.ndarray):
         Pc[:, :, 1:] = per_row_cost.cumsum(2)
         Pe[:, :, 1:] = per_row_ev.cumsum(2)
         pv = np.concatenate([[0], valid.cumsum()])
-        cost[:, :, gs] = (Pc[:, :, r1] - Pc[:, :, r0])[:, :, None]
-        ev[:, :, gs] = (Pe[:, :, r1] - Pe[:, :, r0])[:, :, None]
-        nunits[gs] = len(starts) * (pv[r1] - pv[r0])[None, :]
+        c_, e_, u_ = Pc[:, :, r1] - Pc[:, :, r0], Pe[:, :, r1] - Pe[:, :, r0], len(starts) * (pv[r1] - pv[r0])
+        cost[:, :, gs], ev[:, :, gs], nunits[gs] = c_[:, :, None], e_[:, :, None], u_[None, :]
+        if ckey is not None:
+            cache[ckey] = (c_, e_, u_)
     shape = (L, N, G, HO, X)
     return (np.broadcast_to(cost, shape), np.broadcast_to(ev, shape),
             np.broadcast_to(nunits[None, None, :, :, None], shape))
@@ -438,6 +456,8 @@ class LayerCycles:
     units: np.ndarray  # (N,) scan units (K words each) read
     scan: np.ndarray  # (N,) ACC ops (scan cycles, bubbles included)
     stalled: np.ndarray = None  # (N,) cycles the layer waited for streamed weights
+    tile_events: np.ndarray = None  # (N, tiles) events per tile
+    read_bits: np.ndarray = None  # (N,) spike memory bits the scan reads (K words per unit)
 
     def __post_init__(self):
         if self.stalled is None:
@@ -448,16 +468,20 @@ class LayerCycles:
         return self.tile_ops.sum(1)
 
 
-def tile_ops(p: Plan, layer: HwLayer, srcs: dict[int, np.ndarray]) -> LayerCycles:
-    """Ops of every tile of ``layer`` (closed form): ``srcs[tensor id]`` from :func:`source_bits`."""
+def tile_ops(p: Plan, layer: HwLayer, srcs: dict, cache: dict | None = None) -> LayerCycles:
+    """Ops of every tile of ``layer`` (closed form).
+
+    ``srcs[tensor id]``: :func:`_column_prefix` of the tensor's :func:`source_bits`;
+    ``cache``: window costs reused across plans of the same network (see :func:`prefix_sums`).
+    """
     G, HO, X = layer.grid
     N = next(iter(srcs.values())).shape[1]
-    per_term = []
-    for t in layer.terms:
-        per_term.append(_term_window_cost(p, layer, t, srcs[t.src][: t.steps]))
+    per_term = [_term_window_cost(p, layer, t, srcs[t.src][: t.steps], cache, ("window", layer.name, i, p.T))
+                for i, t in enumerate(layer.terms)]
     scan = np.zeros((N, G, HO, X), np.int64)
-    events = np.zeros(N, np.int64)
+    tile_ev = np.zeros((N, G, HO, X), np.int64)
     nunits = np.zeros(N, np.int64)
+    read_bits = np.zeros(N, np.int64)
     for pos in range(layer.n_pos):
         act = layer.active(pos)
         if not act:
@@ -467,17 +491,37 @@ def tile_ops(p: Plan, layer: HwLayer, srcs: dict[int, np.ndarray]) -> LayerCycle
             cost, ev, nu = per_term[ti]
             ts = pos - layer.terms[ti].start
             scan += np.maximum(cost[ts], 1)
-            events += ev[ts].reshape(N, -1).sum(1)
-            nunits += nu[ts].reshape(N, -1).sum(1)
+            tile_ev += ev[ts]
+            u = nu[ts].reshape(N, -1).sum(1)
+            nunits += u
+            read_bits += u * p.scan * p.tensors[layer.terms[ti].src].word_bits
     ops = scan + layer.fire_ops
-    return LayerCycles(layer.name, ops.reshape(N, -1), events, nunits, scan.reshape(N, -1).sum(1))
+    return LayerCycles(layer.name, ops.reshape(N, -1), tile_ev.reshape(N, -1).sum(1), nunits,
+                       scan.reshape(N, -1).sum(1), tile_events=tile_ev.reshape(N, -1), read_bits=read_bits)
 
 
-def network_cycles(p: Plan, res, timing: Timing = TIMING, wplan=None) -> tuple[np.ndarray, list[LayerCycles]]:
+def prefix_sums(p: Plan, res=None, pixels=None, cache: dict | None = None) -> dict:
+    """:func:`_column_prefix` of every tensor's source bits, by tensor id (``cache``: reused
+    across plans, keyed by tensor name and view: spatial views do not depend on the array)."""
+    out = {}
+    for t in p.tensors:
+        key = (t.name, t.view, t.planes)
+        if cache is not None and key in cache:
+            out[t.id] = cache[key]
+            continue
+        out[t.id] = _column_prefix(source_bits(p, t, pixels=pixels, res=res))
+        if cache is not None:
+            cache[key] = out[t.id]
+    return out
+
+
+def network_cycles(p: Plan, res, timing: Timing = TIMING, wplan=None, cache: dict | None = None
+                   ) -> tuple[np.ndarray, list[LayerCycles]]:
     """Cycles per image (``(N,)``) from the first pixel beat to the last op's completion, and per layer
-    (``wplan``: where the weights live; streamed weights add the cycles layers wait for them)."""
-    srcs = {t.id: source_bits(p, t, res=res) for t in p.tensors}
-    layers = [tile_ops(p, l, srcs) for l in p.layers]
+    (``wplan``: where the weights live; streamed weights add the cycles layers wait for them;
+    ``cache``: see :func:`prefix_sums`)."""
+    srcs = prefix_sums(p, res=res, cache=cache)
+    layers = [tile_ops(p, l, srcs, cache) for l in p.layers]
     N = layers[0].tile_ops.shape[0]
     per_image = np.zeros(N, np.int64)
     for n in range(N):

@@ -340,7 +340,7 @@ def _lower_term(inet: IntNetwork, layer: IntLayer, term: Term, tensor: TensorSpe
             stride, padding, groups = (1, 1), (0, 0), C
             notes.append("identity as a depthwise 1x1 conv")
         elif term.kind == "conv":
-            w = term.weight.astype(np.int64)
+            w = np.asarray(term.weight, np.int64)
             stride, padding, groups = tuple(term.stride), tuple(term.padding), int(term.groups)
         else:
             raise AccelError(f"{where}: a {term.kind} term cannot produce a spatial output")
@@ -368,7 +368,7 @@ def _lower_term(inet: IntNetwork, layer: IntLayer, term: Term, tensor: TensorSpe
         w[np.arange(F_out), np.arange(F_out)] = term.weight
         notes.append("identity as a diagonal linear map")
     elif term.kind == "linear":
-        w = term.weight.astype(np.int64)
+        w = np.asarray(term.weight, np.int64)
     else:
         raise AccelError(f"{where}: a {term.kind} term cannot produce a vector output")
     pool, ext = (1, 1, 1, 1), (1, tensor.view[2])
@@ -427,11 +427,13 @@ def _merge_identities(terms: list[HwTerm], qmax: int) -> list[HwTerm]:
 SCAN = 16
 
 
-def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int | None = None) -> Plan:
+def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int | None = None, *,
+         cache: dict | None = None) -> Plan:
     """Lower ``inet`` onto a ``rows x cols`` machine running ``T`` time steps (default ``B``).
 
     ``scan``: channels the encoder reads per cycle (default :data:`SCAN`, raised to
-    the next power of two >= ``rows``).
+    the next power of two >= ``rows``).  ``cache``: a dict reused across calls on
+    the same network (the lowered terms depend only on ``cols``), for sweeps.
 
     The first layer always reads pixel bit planes (accumulate only, identical
     integers to multi-bit input): a network converted without them is run with them.  Raises :class:`AccelError` for what the machine
@@ -457,8 +459,14 @@ def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int
     layers = []
     for li, layer in enumerate(inet.layers):
         last = li == len(inet.layers) - 1
-        terms = [_lower_term(inet, layer, t, by_name[t.source], C) for t in layer.terms]
-        terms = _merge_identities(terms, qmax)
+        key = (li, C)
+        if cache is not None and key in cache:
+            terms = cache[key]
+        else:
+            terms = [_lower_term(inet, layer, t, by_name[t.source], C) for t in layer.terms]
+            terms = _merge_identities(terms, qmax)
+            if cache is not None:
+                cache[key] = terms
         # the Horner schedule (golden's): sources right-aligned, T < B as trailing shifts
         align = inet.alignment(layer, T)
         spans = {sp.source: sp for sp in align.spans}
@@ -480,7 +488,12 @@ def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int
         layers.append(HwLayer(li, layer.name, flat, hidden, last, tuple(layer.out_shape), view, grid, T,
                               lastpos - first + 1, D - 1 - lastpos, tuple(terms), out_tensor,
                               layer.S.astype(np.int64), layer.init.astype(np.int64), layer.acc_bits))
-    wmax = max(int(np.abs(t.weight).max(initial=0)) for l in layers for t in l.terms)
+    if cache is not None and ("wmax", C) in cache:
+        wmax = cache[("wmax", C)]
+    else:
+        wmax = max(int(np.abs(t.weight).max(initial=0)) for l in layers for t in l.terms)
+        if cache is not None:
+            cache[("wmax", C)] = wmax
     kw_max = max([t.kernel[1] for l in layers for t in l.terms if t.kind == CONV] + [1])
     lanes = 1 << (max(C, kw_max) - 1).bit_length()
     return Plan(R, C, K, B, T, P, tuple(tensors), tuple(layers), signed_bits(-wmax, wmax),
@@ -595,7 +608,7 @@ def weight_plan(p: Plan, capacity_bits: int | None = None, offchip_bits_per_cycl
             return WeightPlan("streamed", regions, layer_words, rw, beat, period, resident)
     worst = p.layers[int(layer_words.max(1).argmax())].name
     need = p.rows * 2 * _ceil(rw, 2) * beat
-    raise AccelError(f"weight memory: {capacity_bits} bits cannot hold layer {worst!r} alone ({need} bits with "
+    raise AccelError(f"weight memory: {capacity_bits} bits is too small for layer {worst!r} alone ({need} bits with "
                      f"{p.rows} banks of {rw} words of {beat} bits); weight_sram_kib >= {math.ceil(need / 8192)}")
 
 

@@ -288,5 +288,5 @@ def test_streamed_weights_run_exactly_and_double_buffering_never_costs(regions, 
 
 def test_weights_that_fit_nowhere_are_refused_with_the_size_needed():
     inet, _, p, two = _streamed_case()
-    with pytest.raises(AccelError, match=r"weight memory: 100 bits cannot hold layer '.*' alone .*weight_sram_kib >= 1"):
+    with pytest.raises(AccelError, match=r"weight memory: 100 bits is too small for layer '.*' alone .*weight_sram_kib >= 1"):
         weight_plan(p, capacity_bits=100)
