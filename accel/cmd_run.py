@@ -56,10 +56,12 @@ def register(sub) -> None:
 
 def get_inputs(args, net) -> tuple[np.ndarray, np.ndarray | None]:
     """Pixel codes (and labels, if known) from --input, --random or --digits, checked against ``net``."""
+    from golden.datasets import check_labels
     from golden.reference import check_input
 
     x, y, source = _raw_inputs(args, net)
-    return check_input(net, x, source=source), y
+    classes = int(np.prod(net.shapes[net.output]))
+    return check_input(net, x, source=source), None if y is None else check_labels(y, classes, source)
 
 
 def _raw_inputs(args, net):

@@ -73,11 +73,11 @@ def _inputs(args, inet, net):
 
     if args.trace is not None:
         tr = gtrace.load(args.trace)
-        gtrace.check_matches(tr, inet, f"trace file {args.trace}")
         if tr.meta["weight_bits"] != inet.weight_bits or tr.meta["bitplanes"] != inet.bitplanes:
             raise AccelError(f"trace file {args.trace}: made with weight_bits={tr.meta['weight_bits']} bitplanes="
                              f"{tr.meta['bitplanes']}, but the sweep converts with weight_bits={inet.weight_bits} "
                              f"bitplanes={inet.bitplanes}; pass the same --weight-bits/--bitplanes")
+        gtrace.check_matches(tr, inet, f"trace file {args.trace}")
         return tr.result, f"trace {args.trace}"
     from .cmd_run import get_inputs
 

@@ -8,39 +8,62 @@ File format (``schema_version = 1``; see ``accel/configs/default.toml``)::
     [memory]  weight_sram_kib, spike_sram_kib, offchip_bits_per_cycle (positive numbers)
     [clock]   mhz (positive number)
 
-Every section and key is optional (defaults below); unknown sections or keys
-are rejected with the accepted ones listed, as are zero or negative sizes.
+Every section and key is optional (defaults below); the file is checked against
+one declared schema (:data:`CONFIG`): unknown sections or keys are rejected with
+the accepted ones listed, and every value must have its type and lie in its
+range (sizes finite, at most :data:`MAX_SIDE` PEs a side, SRAMs from one bit to
+:data:`MAX_SRAM_KIB` KiB).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from snnbits.schema import Int, Num, Obj, Str, Version, check, read_toml
 
 from .errors import AccelError
 
 SCHEMA_VERSION = 1
 DATAFLOWS = ("os-broadcast",)
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
+#: most PE rows or columns
+MAX_SIDE = 4096
+#: smallest and largest SRAM, in KiB (one bit, 1 TiB)
+MIN_SRAM_KIB = 2.0**-13
+MAX_SRAM_KIB = float(1 << 30)
 
-#: TOML section -> {key: (field name, type)}
+#: TOML section -> {key: dataclass field}
 _LAYOUT = {
-    "array": {"rows": ("rows", int), "cols": ("cols", int), "dataflow": ("dataflow", str)},
-    "pe": {"weight_bits": ("weight_bits", int), "acc_bits": ("acc_bits", int)},
-    "memory": {
-        "weight_sram_kib": ("weight_sram_kib", float),
-        "spike_sram_kib": ("spike_sram_kib", float),
-        "offchip_bits_per_cycle": ("offchip_bits_per_cycle", int),
-    },
-    "clock": {"mhz": ("clock_mhz", float)},
+    "array": {"rows": "rows", "cols": "cols", "dataflow": "dataflow"},
+    "pe": {"weight_bits": "weight_bits", "acc_bits": "acc_bits"},
+    "memory": {"weight_sram_kib": "weight_sram_kib", "spike_sram_kib": "spike_sram_kib",
+               "offchip_bits_per_cycle": "offchip_bits_per_cycle"},
+    "clock": {"mhz": "clock_mhz"},
 }
+
+#: the configuration file (every section and key optional; missing ones take the defaults)
+CONFIG = Obj({
+    "schema_version": Version(SCHEMA_VERSION, optional=True),
+    "array": Obj({
+        "rows": Int(1, MAX_SIDE, optional=True),
+        "cols": Int(1, MAX_SIDE, optional=True),
+        "dataflow": Str(choices=DATAFLOWS, optional=True),
+    }, optional=True),
+    "pe": Obj({"weight_bits": Int(1, 64, optional=True), "acc_bits": Int(1, 64, optional=True)}, optional=True),
+    "memory": Obj({
+        "weight_sram_kib": Num(MIN_SRAM_KIB, MAX_SRAM_KIB, optional=True),
+        "spike_sram_kib": Num(MIN_SRAM_KIB, MAX_SRAM_KIB, optional=True),
+        "offchip_bits_per_cycle": Int(1, 1 << 20, optional=True),
+    }, optional=True),
+    "clock": Obj({"mhz": Num(0, 1e6, open_lo=True, optional=True)}, optional=True),
+})
 
 
 @dataclass(frozen=True)
 class ArrayConfig:
-    """One accelerator configuration (validated on construction).
+    """One accelerator configuration (validated on construction, against :data:`CONFIG`).
 
     ``rows x cols`` PEs; ``weight_bits``: lane width of a weight SRAM row;
     ``acc_bits``: membrane register width; SRAM sizes in KiB (1 KiB = 8192 bits);
@@ -59,22 +82,8 @@ class ArrayConfig:
     source: str = dataclasses.field(default="<defaults>", compare=False)
 
     def __post_init__(self):
-        for sec, keys in _LAYOUT.items():
-            for key, (fname, typ) in keys.items():
-                v = getattr(self, fname)
-                where = f"config {self.source}: [{sec}] {key}"
-                if typ is str:
-                    if not isinstance(v, str):
-                        raise AccelError(f"{where} must be a string, not {v!r}")
-                    continue
-                ok = isinstance(v, int) if typ is int else isinstance(v, (int, float))
-                if isinstance(v, bool) or not ok:
-                    kind = "an integer" if typ is int else "a number"
-                    raise AccelError(f"{where} must be {kind}, not {v!r}")
-                if not v > 0:
-                    raise AccelError(f"{where} must be positive, not {v!r}")
-        if self.dataflow not in DATAFLOWS:
-            raise AccelError(f"config {self.source}: [array] dataflow must be one of {list(DATAFLOWS)}, not {self.dataflow!r}")
+        doc = {sec: {key: getattr(self, f) for key, f in keys.items()} for sec, keys in _LAYOUT.items()}
+        check(CONFIG, doc, f"config {self.source}", AccelError, style="toml")
 
     @property
     def pes(self) -> int:
@@ -94,34 +103,13 @@ class ArrayConfig:
 
 
 def config_from_dict(data: dict, source: str = "<dict>") -> ArrayConfig:
-    """Validate a parsed TOML document and build an :class:`ArrayConfig`."""
-    if not isinstance(data, dict):
-        raise AccelError(f"config {source}: must be a TOML table, not {type(data).__name__}")
-    data = dict(data)
-    version = data.pop("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise AccelError(f"config {source}: schema_version {version!r} is not supported (this version reads {SCHEMA_VERSION})")
-    kwargs = {}
-    for sec, table in data.items():
-        if sec not in _LAYOUT:
-            raise AccelError(f"config {source}: unknown section [{sec}] (accepted: schema_version, {', '.join(f'[{s}]' for s in _LAYOUT)})")
-        if not isinstance(table, dict):
-            raise AccelError(f"config {source}: [{sec}] must be a table, not {table!r}")
-        for key, v in table.items():
-            if key not in _LAYOUT[sec]:
-                raise AccelError(f"config {source}: unknown key [{sec}] {key} = {v!r} (accepted in [{sec}]: {', '.join(_LAYOUT[sec])})")
-            kwargs[_LAYOUT[sec][key][0]] = v
+    """Validate a parsed TOML document against :data:`CONFIG` and build an :class:`ArrayConfig`."""
+    doc = check(CONFIG, data, f"config {source}", AccelError, style="toml")
+    kwargs = {_LAYOUT[sec][key]: v for sec, table in doc.items() if sec in _LAYOUT for key, v in table.items()}
     return ArrayConfig(source=source, **kwargs)
 
 
 def load_config(path=None) -> ArrayConfig:
     """Read a TOML config file (``None``: the bundled ``configs/default.toml``)."""
     path = DEFAULT_CONFIG if path is None else Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise AccelError(f"config {path}: no such file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise AccelError(f"config {path}: not valid TOML ({e})") from None
-    return config_from_dict(data, str(path))
+    return config_from_dict(read_toml(path, f"config {path}", AccelError), str(path))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from golden import accuracy, datasets, ir
 from golden.training.make_default import make
+from golden.training.repro import pin_cpu_dispatch
 
 COEFS = (0.0, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3)
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--coefs", type=float, nargs="+", default=COEFS)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    pin_cpu_dispatch()  # before the first torch operation, as make_default does
     args.out.mkdir(parents=True, exist_ok=True)
     test = datasets.digits_test()
     rows = []

@@ -60,16 +60,15 @@ ANN and for ours (``T`` compares, one subtraction per 1-bit of the output code).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from golden import ops as gops
-from golden.convert import IntLayer, IntNetwork, Term
+from golden.convert import IntLayer, IntNetwork, SumPool, Term
 from golden.errors import GoldenError
-from golden.simulate import SimResult, apply_term
+from golden.simulate import SimResult
 
 from .activity import Activity, LayerActivity, Memory, Op, Traffic
 from .errors import EnergyError
@@ -112,17 +111,15 @@ class Hierarchy:
 # ------------------------------------------------------------------ counting helpers
 
 
-def _ones(term: Term, pre: bool = True) -> Term:
-    return dataclasses.replace(term, weight=np.ones_like(term.weight), pre=term.pre if pre else ())
-
-
 def fanout_sum(term: Term, counts: np.ndarray, pre: bool = True) -> int:
-    """Sum over input positions of ``counts`` x the position's fan-out through ``term``
-    (with ``pre=False``: ``counts`` are already pooled and flattened as the term's op expects)."""
+    """Sum over images and input positions of ``counts`` x the position's structural
+    fan-out through ``term`` (:meth:`golden.convert.Term.fanout`; with ``pre=False``:
+    ``counts`` are already pooled and flattened as the term's op expects)."""
     c = np.asarray(counts)
     if not c.size:
         return 0
-    return int(apply_term(_ones(term, pre), c.astype(np.int64)).sum())
+    f = term.fanout(c.shape[1:], pre).reshape(-1)
+    return int((c.reshape(c.shape[0], -1).sum(0, dtype=np.int64) * f).sum())
 
 
 def pool_first(term: Term, x: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -130,11 +127,10 @@ def pool_first(term: Term, x: np.ndarray) -> tuple[np.ndarray, int, int]:
     v = x.astype(np.int64)
     adds = grow = 0
     for p in term.pre:
-        if p[0] == "sumpool":
-            v = gops.sumpool2d(v.astype(np.float64), p[1], p[2]).astype(np.int64)
-            area = p[1][0] * p[1][1]
-            adds += int(v.size) * (area - 1)
-            grow += math.ceil(math.log2(area)) if area > 1 else 0
+        if isinstance(p, SumPool):
+            adds += v.shape[0] * p.adds(v.shape[1:])
+            v = gops.sumpool2d(v.astype(np.float64), p.kernel, p.stride).astype(np.int64)
+            grow += p.growth_bits
         else:
             v = v.reshape(v.shape[0], -1)
     return v, adds, grow
@@ -157,10 +153,7 @@ def _numel(shape) -> int:
 
 def _steps(inet: IntNetwork, layer: IntLayer, T: int) -> int:
     """Horner positions of a bit-serial layer (input steps of its widest term)."""
-    d = 0
-    for t in layer.terms:
-        d = max(d, (inet.input.bits if inet.bitplanes else 1) if t.source == inet.input.name else T)
-    return d
+    return max(sp.steps for sp in inet.alignment(layer, T).spans)
 
 
 # ------------------------------------------------------------------ per method
@@ -196,7 +189,7 @@ def _mac(L: _Layer, method: str, macs: int, W: int, xb: int, A: int, pool_adds: 
 
 def _term(L: _Layer, method: str, inet: IntNetwork, term: Term, res: SimResult, rate: dict | None,
           N: int, W: int, A: int, T: int) -> None:
-    is_pixel = term.source == inet.input.name
+    is_pixel = inet.is_input(term.source)
     P = inet.input.bits
     if is_pixel:
         values, vbits, steps = res.pixels, P, P
@@ -328,8 +321,8 @@ def method_activity(method: str, inet: IntNetwork, res: SimResult, hierarchy: Hi
             traffic += [Traffic("dram", "read", N * wbits_layer, "offchip"),
                         Traffic("weight_sram", "write", N * wbits_layer, "offchip")]
         for term in layer.terms:
-            n = _numel(inet.input.shape if term.source == inet.input.name else inet.layer(term.source).out_shape)
-            traffic.append(Traffic("act_sram", "read", N * n * (pix if term.source == inet.input.name else store),
+            n = _numel(inet.source_shape(term.source))
+            traffic.append(Traffic("act_sram", "read", N * n * (pix if inet.is_input(term.source) else store),
                                    "activations"))
         out_bits = A if layer.is_output else store
         traffic.append(Traffic("act_sram", "write", M * out_bits, "activations"))
@@ -369,7 +362,7 @@ def baseline_activities(inet: IntNetwork, res: SimResult, hierarchy: Hierarchy =
 
 def _check_result(inet: IntNetwork, res: SimResult) -> None:
     for layer in inet.layers:
-        need = [s for s in layer.sources if s != inet.input.name]
+        need = [s for s in layer.sources if not inet.is_input(s)]
         if not layer.is_output:
             need.append(layer.name)
         for s in need:

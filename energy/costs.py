@@ -2,10 +2,12 @@
 
 The bundled table is ``energy/costs_45nm.toml`` (45 nm CMOS: the paper's Table 6
 and Horowitz, ISSCC 2014); its header comment and ``docs/energy.md`` document the
-format.  :func:`load_costs` validates everything once, at the edge, and raises
-:class:`~energy.errors.EnergyError` naming the file, the entry, the field and the
-value for anything it does not understand: another ``schema_version``, unknown or
-missing operations or fields, negative or missing energies, missing sources.
+format.  :func:`load_costs` validates everything once, at the edge, against one
+declared schema (:data:`COSTS`), and raises :class:`~energy.errors.EnergyError`
+naming the file, the entry, the field and the value for anything it does not
+understand: another ``schema_version``, unknown or missing operations or fields,
+energies that are negative, non-finite or above :data:`MAX_ENERGY_PJ`, widths and
+capacities out of range, missing sources.
 
 Width rule (:meth:`OpCost.energy_pj`): with ``f(b) = b`` (``linear``: adders,
 shifters, comparators), ``b*b`` (``quadratic``: multipliers; an ``a x b``-bit
@@ -20,14 +22,23 @@ buffer larger than the largest SRAM point is priced as DRAM.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from snnbits.schema import Int, List, Num, Obj, Str, Version, check, read_toml
 
 from .errors import EnergyError
 
 SCHEMA_VERSION = 1
 DEFAULT_COSTS = Path(__file__).resolve().parent / "costs_45nm.toml"
+#: largest energy of one operation or memory access, pJ (1 uJ; a DRAM access is about 1300 pJ)
+MAX_ENERGY_PJ = 1e6
+#: widest operand or memory access, bits
+MAX_BITS = 1024
+#: largest SRAM point, bytes (1 PiB)
+MAX_CAPACITY_BYTES = 1 << 50
+#: most points per operation
+MAX_POINTS = 64
 
 #: operation -> accepted scalings (the first is what the bundled table uses)
 OPS: dict[str, tuple[str, ...]] = {
@@ -42,7 +53,6 @@ OPS: dict[str, tuple[str, ...]] = {
     "dram": ("constant",),
 }
 MEMORIES = ("sram", "dram")
-_TOP = {"schema_version", "name"} | set(OPS)
 
 
 @dataclass(frozen=True)
@@ -144,95 +154,47 @@ def _piecewise(x: float, xs: list[float], es: list[float]) -> float:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def _point(op: str) -> Obj:
+    fields = {
+        "bits": Int(32, 32) if op.startswith("fp32") else Int(1, MAX_BITS),
+        "energy_pj": Num(0, MAX_ENERGY_PJ),
+        "source": Str(nonempty=True),
+    }
+    if op == "sram":
+        fields["capacity_bytes"] = Int(1, MAX_CAPACITY_BYTES)
+    return Obj(fields)
 
 
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+#: the cost table file; rules between points (no two at one width, one point for "constant") are checked by parse_costs
+COSTS = Obj({
+    "schema_version": Version(SCHEMA_VERSION),
+    "name": Str(max_len=200, optional=True),
+    **{op: Obj({"scaling": Str(choices=scalings), "points": List(_point(op), 1, MAX_POINTS)}) for op, scalings in OPS.items()},
+})
 
 
 def load_costs(path=None) -> CostTable:
     """Read and validate a cost table (default: the bundled ``costs_45nm.toml``)."""
     path = DEFAULT_COSTS if path is None else Path(path)
-    src = str(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise EnergyError(f"cost table {src}: no such file") from None
-    except OSError as e:
-        raise EnergyError(f"cost table {src}: cannot read ({e.strerror})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise EnergyError(f"cost table {src}: not valid TOML ({e})") from None
-    return parse_costs(data, src)
+    return parse_costs(read_toml(path, f"cost table {path}", EnergyError), str(path))
 
 
 def parse_costs(data: dict, src: str = "<dict>") -> CostTable:
-    """Validate an already parsed TOML document (``src`` names it in messages)."""
-
-    def fail(msg: str):
-        raise EnergyError(f"cost table {src}: {msg}")
-
-    if "schema_version" not in data:
-        fail(f"missing field 'schema_version' (this version reads schema_version {SCHEMA_VERSION})")
-    if data["schema_version"] != SCHEMA_VERSION:
-        fail(f"field 'schema_version' is {data['schema_version']!r}; this version reads schema_version {SCHEMA_VERSION}")
-    unknown = sorted(set(data) - _TOP)
-    if unknown:
-        fail(f"unknown entry {unknown[0]!r} (accepted: {sorted(_TOP)})")
-    missing = [k for k in OPS if k not in data]
-    if missing:
-        fail(f"missing entry {missing[0]!r} (every one of {list(OPS)} is required)")
-    name = data.get("name", Path(src).stem)
-    if not isinstance(name, str):
-        fail(f"field 'name' must be a string, not {name!r}")
+    """Validate an already parsed TOML document against :data:`COSTS` (``src`` names it in messages)."""
+    where = f"cost table {src}"
+    doc = check(COSTS, data, where, EnergyError, style="toml")
     ops = []
-    for op, scalings in OPS.items():
-        entry = data[op]
-        if not isinstance(entry, dict):
-            fail(f"entry {op!r} must be a table with 'scaling' and 'points', not {entry!r}")
-        bad = sorted(set(entry) - {"scaling", "points"})
-        if bad:
-            fail(f"entry {op!r}: unknown field {bad[0]!r} (accepted: ['points', 'scaling'])")
-        scaling = entry.get("scaling")
-        if scaling not in scalings:
-            fail(f"entry {op!r}: field 'scaling' is {scaling!r}; accepted: {list(scalings)}")
-        pts = entry.get("points")
-        if not isinstance(pts, list) or not pts:
-            fail(f"entry {op!r}: field 'points' must be a non-empty array of tables, not {pts!r}")
-        keys = {"bits", "energy_pj", "source"} | ({"capacity_bytes"} if op == "sram" else set())
-        points = []
-        for i, p in enumerate(pts):
-            where = f"entry {op!r} point {i}"
-            if not isinstance(p, dict):
-                fail(f"{where}: must be a table, not {p!r}")
-            bad = sorted(set(p) - keys)
-            if bad:
-                fail(f"{where}: unknown field {bad[0]!r} (accepted: {sorted(keys)})")
-            for k in sorted(keys):
-                if k not in p:
-                    fail(f"{where}: missing field {k!r}")
-            e, b, s = p["energy_pj"], p["bits"], p["source"]
-            if not _is_num(e) or e < 0:
-                fail(f"{where}: field 'energy_pj' must be a finite number >= 0, not {e!r}")
-            if not _is_int(b) or b < 1:
-                fail(f"{where}: field 'bits' must be a positive integer, not {b!r}")
-            if op.startswith("fp32") and b != 32:
-                fail(f"{where}: field 'bits' must be 32 for {op}, not {b!r}")
-            if not isinstance(s, str) or not s.strip():
-                fail(f"{where}: field 'source' must be a non-empty string, not {s!r}")
-            cap = p.get("capacity_bytes")
-            if op == "sram" and (not _is_int(cap) or cap < 1):
-                fail(f"{where}: field 'capacity_bytes' must be a positive integer, not {cap!r}")
-            points.append(CostPoint(bits=b, energy_pj=float(e), source=s.strip(), capacity_bytes=cap))
+    for op in OPS:
+        entry = doc[op]
+        points = [CostPoint(bits=p["bits"], energy_pj=p["energy_pj"], source=p["source"].strip(),
+                            capacity_bytes=p.get("capacity_bytes")) for p in entry["points"]]
         key = (lambda q: q.capacity_bytes) if op == "sram" else (lambda q: q.bits)
         points.sort(key=key)
         for a, b in zip(points, points[1:]):
             if key(a) == key(b):
                 what = "capacity_bytes" if op == "sram" else "bits"
-                fail(f"entry {op!r}: two points with {what} = {key(a)}")
-        if scaling == "constant" and len(points) > 1:
-            fail(f"entry {op!r}: scaling 'constant' takes exactly one point, not {len(points)}")
-        ops.append(OpCost(op=op, scaling=scaling, points=tuple(points)))
-    return CostTable(name=name, path=src, schema_version=SCHEMA_VERSION, ops=tuple(ops))
+                raise EnergyError(f"{where}: [{op}] has two points with {what} = {key(a)}")
+        if entry["scaling"] == "constant" and len(points) > 1:
+            raise EnergyError(f"{where}: [{op}] scaling 'constant' takes exactly one point, not {len(points)}")
+        ops.append(OpCost(op=op, scaling=entry["scaling"], points=tuple(points)))
+    return CostTable(name=doc.get("name", Path(src).stem), path=src, schema_version=SCHEMA_VERSION, ops=tuple(ops))

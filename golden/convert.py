@@ -53,6 +53,8 @@ from .ir import QCFS, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear,
 
 #: widest accumulator the golden model computes exactly (float64 GEMM)
 MAX_ACC_BITS = 53
+#: most IR nodes folded into one layer (bounds the work of the fold and its recursion)
+MAX_FOLDED = 256
 
 #: GEMM dtypes of the golden model, narrowest first, with the magnitude every integer
 #: (hence every partial sum of an integer dot product) must stay below to be exact
@@ -477,26 +479,31 @@ class _RealTerm:
 
 
 def _chain(net: Network, name: str) -> _Chain | None:
+    """The quantized tensor that node ``name`` reads through avgpool2d/flatten nodes (None if there is none)."""
+    path = []
     n = net.node(name)
+    while isinstance(n, (AvgPool2d, Flatten)):  # a loop, not recursion: chains may be long
+        path.append(n)
+        n = net.node(n.inputs[0])
     if isinstance(n, Input):
-        return _Chain(name, (), n.scale / ((1 << n.bits) - 1), 1, net.shapes[name])
-    if isinstance(n, QCFS):
-        return _Chain(name, (), n.lam / ((1 << n.bits) - 1), 1, net.shapes[name])
-    if isinstance(n, (AvgPool2d, Flatten)):
-        c = _chain(net, n.inputs[0])
-        if c is None:
-            return None
-        if isinstance(n, Flatten):
-            return dataclasses.replace(c, pre=c.pre + (FlattenOp(),), shape=net.shapes[name])
-        area = n.kernel[0] * n.kernel[1]
-        return dataclasses.replace(
-            c,
-            pre=c.pre + (SumPool(tuple(n.kernel), tuple(n.stride)),),
-            scale=c.scale / area,
-            pool_area=c.pool_area * area,
-            shape=net.shapes[name],
-        )
-    return None
+        c = _Chain(n.name, (), n.scale / ((1 << n.bits) - 1), 1, net.shapes[n.name])
+    elif isinstance(n, QCFS):
+        c = _Chain(n.name, (), n.lam / ((1 << n.bits) - 1), 1, net.shapes[n.name])
+    else:
+        return None
+    for p in reversed(path):
+        if isinstance(p, Flatten):
+            c = dataclasses.replace(c, pre=c.pre + (FlattenOp(),), shape=net.shapes[p.name])
+        else:
+            area = p.kernel[0] * p.kernel[1]
+            c = dataclasses.replace(
+                c,
+                pre=c.pre + (SumPool(tuple(p.kernel), tuple(p.stride)),),
+                scale=c.scale / area,
+                pool_area=c.pool_area * area,
+                shape=net.shapes[p.name],
+            )
+    return c
 
 
 def _expr(net: Network, name: str, folded: list[str]) -> tuple[list[_RealTerm], np.ndarray]:
@@ -507,6 +514,11 @@ def _expr(net: Network, name: str, folded: list[str]) -> tuple[list[_RealTerm], 
     if c is not None:
         return [_RealTerm(c, Kind.IDENTITY, np.full(C, c.scale))], np.zeros(C)
     folded.append(name)
+    if len(folded) > MAX_FOLDED:
+        raise GoldenError(
+            f"model {net.name!r}: more than {MAX_FOLDED} nodes (conv2d, linear, batchnorm, add) fold into the layer "
+            f"that reads {name!r}; a layer is one affine map between QCFS nodes"
+        )
     if isinstance(n, (Conv2d, Linear)):
         src = _chain(net, n.inputs[0])
         if src is None:
@@ -558,18 +570,25 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
     for n in layer_nodes:
         hidden = isinstance(n, QCFS)
         folded: list[str] = []
-        terms, bias = _expr(net, n.inputs[0] if hidden else n.name, folded)
         out_shape = net.shapes[n.name]
         C = out_shape[0]
         L_out = (1 << B) - 1
         factor = L_out / n.lam if hidden else 1.0
-        w_eff = [t.weight * factor for t in terms]
-        b_eff = bias * factor
+        with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+            terms, bias = _expr(net, n.inputs[0] if hidden else n.name, folded)
+            w_eff = [t.weight * factor for t in terms]
+            b_eff = bias * factor
+        for what, vals in [("weight", w) for w in w_eff] + [("bias", b_eff)]:
+            if not np.all(np.isfinite(vals)):
+                raise GoldenError(
+                    f"convert: layer {n.name!r}: a folded {what} overflows float64 (folding {', '.join(reversed(folded))}); "
+                    "look for huge weights or biases, a tiny lam, or a BatchNorm var + eps near 0"
+                )
         m = np.zeros(C)
         for w in w_eff:
             m = np.maximum(m, np.abs(w.reshape(C, -1)).max(1))
         if hidden:
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", over="ignore"):
                 S = np.where(m > 0, np.floor(qmax / np.where(m > 0, m, 1)), qmax)
         else:
             mm = m.max(initial=0)
@@ -596,15 +615,23 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
                     groups=t.groups,
                 )
             )
+        with np.errstate(over="ignore"):
+            big = np.abs(b_eff * S) >= 2.0**MAX_ACC_BITS
+        if np.any(big):
+            c = int(np.argmax(big))
+            raise GoldenError(
+                f"convert: layer {n.name!r} channel {c}: the folded bias is {float(b_eff[c]) * int(S[c]):.4g} accumulator "
+                f"units, more than a {MAX_ACC_BITS}-bit accumulator (the widest the golden model computes exactly) holds"
+            )
         bias_q = np.rint(b_eff * S).astype(np.int64)
         half = S // 2 if hidden else np.zeros(C, dtype=np.int64)
-        # ---- width analysis: worst case over all codes, per channel
-        pos = np.zeros(C, dtype=np.int64)
-        neg = np.zeros(C, dtype=np.int64)
-        syn_pos = np.zeros(C, dtype=np.int64)
-        syn_neg = np.zeros(C, dtype=np.int64)
+        # ---- width analysis: worst case over all codes, per channel, in Python ints (no int64 overflow)
+        pos = np.zeros(C, dtype=object)
+        neg = np.zeros(C, dtype=object)
+        syn_pos = np.zeros(C, dtype=object)
+        syn_neg = np.zeros(C, dtype=object)
         for t in iterms:
-            p, q = t.channel_sums()
+            p, q = (v.astype(object) for v in t.channel_sums())
             is_pixel = t.source == net.input.name
             kmax = (1 << (net.input.bits if is_pixel else B)) - 1
             step = 1 if (not is_pixel or bitplanes) else kmax
@@ -612,8 +639,8 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
             neg += q * kmax * t.pool_area
             syn_pos += p * step * t.pool_area
             syn_neg += q * step * t.pool_area
-        init = bias_q + half
-        thr = (S << (B - 1)) if hidden else np.zeros(C, dtype=np.int64)
+        init = bias_q.astype(object) + half.astype(object)
+        thr = (S.astype(object) << (B - 1)) if hidden else np.zeros(C, dtype=object)
         acc_hi = int(np.max(np.maximum(pos + np.maximum(init, 0), thr)))
         acc_lo = int(np.min(np.minimum(neg + np.minimum(init, 0), 0)))
         layer = IntLayer(

@@ -30,34 +30,90 @@ from typing import ClassVar
 
 import numpy as np
 
+from snnbits.schema import Const, Int, List, Num, Obj, Pair, Str, Table, Version, check, show
+
 from .errors import GoldenError
-from .npzio import json_entry, read_npz
+from .npzio import NpzReader
 
 SCHEMA_VERSION = 1
 FORMAT = "snnbits-model"
+#: widest activation or input code (QCFS bits B, input bits P)
 MAX_BITS = 16
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+#: most nodes in a network
+MAX_NODES = 4096
+#: most values of one tensor per image (an activation, or the input)
+MAX_ELEMENTS = 1 << 26
+#: longest node or network name
+MAX_NAME = 200
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_NETWORK_NAME = Str(max_len=1000)
 
 
-def _pair(v, what: str) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v), int(v)
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(
-        isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in v
-    ):
-        return int(v[0]), int(v[1])
-    raise GoldenError(f"{what} must be an int or a pair of ints, not {v!r}")
+def _where_attrs(node: "Node", where: str) -> dict:
+    """The node's attributes checked against its class's declared schema (normalized)."""
+    return check(node.ATTRS, node.attrs(), where, GoldenError)
+
+
+def _param(where: str, pname: str, a, *, ndim: int | None = None, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A read-only float64 copy of a real, finite parameter array with no zero-sized dimension."""
+    if a is None:
+        raise GoldenError(f"{where}: parameter {pname!r} is missing")
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as e:
+        raise GoldenError(f"{where}: parameter {pname!r} is not a numeric array ({str(e)[:100]})") from None
+    if arr.dtype.kind not in "fiu":
+        what = "complex; parameters must be real" if arr.dtype.kind == "c" else "not a real number type"
+        raise GoldenError(f"{where}: parameter {pname!r} has dtype {arr.dtype}, {what}")
+    if ndim is not None and arr.ndim != ndim:
+        raise GoldenError(f"{where}: parameter {pname!r} must have {ndim} dimensions, got shape {arr.shape}")
+    if shape is not None and arr.shape != shape:
+        raise GoldenError(f"{where}: parameter {pname!r} has shape {arr.shape}, expected {shape}")
+    if 0 in arr.shape:
+        raise GoldenError(f"{where}: parameter {pname!r} has shape {arr.shape} with a zero-sized dimension")
+    arr = np.array(arr, dtype=np.float64)  # own copy
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise GoldenError(
+            f"{where}: parameter {pname!r} holds a non-finite value {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}"
+        )
+    arr.setflags(write=False)
+    return arr
+
+
+def _tensor(where: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` if it is a tensor the golden model holds (every dimension >= 1, at most MAX_ELEMENTS values)."""
+    if min(shape) < 1:
+        raise GoldenError(f"{where}: output shape {shape} is empty")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise GoldenError(f"{where}: output shape {shape} has {math.prod(shape)} values per image, more than the limit of {MAX_ELEMENTS}")
+    return shape
+
+
+def _needs(where: str, x: tuple[int, ...], ndim: int, what: str) -> None:
+    if len(x) != ndim:
+        raise GoldenError(f"{where}: input must be {what}, got shape {x}")
+
+
+_POS = Num(1e-12, 1e12)  # lam, scale: the golden model folds them into integer weights
+_PAIR = Pair(1, MAX_ELEMENTS)
 
 
 @dataclass(frozen=True, eq=False)
 class Node:
-    """Base class: ``name`` and the names of the input nodes."""
+    """Base class: ``name`` and the names of the input nodes.
+
+    Each subclass declares its attributes (``ATTRS``, the same schema for model
+    files and for nodes built in code) and infers its own output shape
+    (:meth:`infer`)."""
 
     name: str
     inputs: tuple[str, ...]
     op: ClassVar[str] = ""
     n_inputs: ClassVar[int] = 1
     param_names: ClassVar[tuple[str, ...]] = ()
+    optional_params: ClassVar[tuple[str, ...]] = ()
+    ATTRS: ClassVar[Obj] = Obj({})
 
     def attrs(self) -> dict:
         """JSON-able attributes (everything but name, inputs and arrays)."""
@@ -70,6 +126,11 @@ class Node:
     def params(self) -> dict[str, np.ndarray]:
         return {p: getattr(self, p) for p in self.param_names if getattr(self, p) is not None}
 
+    def infer(self, ins: list[tuple[int, ...]], where: str) -> tuple["Node", tuple[int, ...]]:
+        """Validate this node against its input shapes ``ins``; return it normalized (attributes
+        as the schema gives them, parameters as read-only float64) and its output shape."""
+        raise NotImplementedError  # pragma: no cover - every node type overrides it
+
 
 @dataclass(frozen=True, eq=False)
 class Input(Node):
@@ -80,6 +141,14 @@ class Input(Node):
     scale: float = 1.0
     op: ClassVar[str] = "input"
     n_inputs: ClassVar[int] = 0
+    ATTRS: ClassVar[Obj] = Obj({"shape": List(Int(1, MAX_ELEMENTS), 1, 3), "bits": Int(1, MAX_BITS), "scale": _POS})
+
+    def infer(self, ins, where):
+        a = _where_attrs(self, where)
+        shape = tuple(a.pop("shape"))
+        if len(shape) == 2:
+            raise GoldenError(f"{where}: shape must be (C, H, W) or (F,), not {shape}")
+        return dataclasses.replace(self, shape=shape, **a), _tensor(where, shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +162,23 @@ class Conv2d(Node):
     groups: int = 1
     op: ClassVar[str] = "conv2d"
     param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
+    optional_params: ClassVar[tuple[str, ...]] = ("bias",)
+    ATTRS: ClassVar[Obj] = Obj({"stride": _PAIR, "padding": Pair(0, MAX_ELEMENTS), "groups": Int(1, MAX_ELEMENTS)})
+
+    def infer(self, ins, where):
+        (x,) = ins
+        _needs(where, x, 3, "(C, H, W)")
+        a = _where_attrs(self, where)
+        w = _param(where, "weight", self.weight, ndim=4)
+        g, (sh, sw), (ph, pw) = a["groups"], a["stride"], a["padding"]
+        O, Cg, kh, kw = w.shape
+        if x[0] % g or O % g or Cg * g != x[0]:
+            raise GoldenError(f"{where}: weight shape {w.shape} with groups={g} does not fit {x[0]} input channels")
+        H, W = (x[1] + 2 * ph - kh) // sh + 1, (x[2] + 2 * pw - kw) // sw + 1
+        if H < 1 or W < 1:
+            raise GoldenError(f"{where}: kernel {kh}x{kw} does not fit input {x} with padding {(ph, pw)}")
+        b = None if self.bias is None else _param(where, "bias", self.bias, shape=(O,))
+        return dataclasses.replace(self, weight=w, bias=b, **a), _tensor(where, (O, H, W))
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +189,17 @@ class Linear(Node):
     bias: np.ndarray | None = None
     op: ClassVar[str] = "linear"
     param_names: ClassVar[tuple[str, ...]] = ("weight", "bias")
+    optional_params: ClassVar[tuple[str, ...]] = ("bias",)
+
+    def infer(self, ins, where):
+        (x,) = ins
+        _needs(where, x, 1, "a vector (F,); insert a flatten node")
+        _where_attrs(self, where)
+        w = _param(where, "weight", self.weight, ndim=2)
+        if w.shape[1] != x[0]:
+            raise GoldenError(f"{where}: parameter 'weight' has shape {w.shape}, expected (O, {x[0]})")
+        b = None if self.bias is None else _param(where, "bias", self.bias, shape=(w.shape[0],))
+        return dataclasses.replace(self, weight=w, bias=b), _tensor(where, (w.shape[0],))
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +213,15 @@ class BatchNorm(Node):
     eps: float = 1e-5
     op: ClassVar[str] = "batchnorm"
     param_names: ClassVar[tuple[str, ...]] = ("gamma", "beta", "mean", "var")
+    ATTRS: ClassVar[Obj] = Obj({"eps": Num(0, 1, open_lo=True)})
+
+    def infer(self, ins, where):
+        (x,) = ins
+        a = _where_attrs(self, where)
+        arrs = {p: _param(where, p, getattr(self, p), shape=(x[0],)) for p in self.param_names}
+        if np.any(arrs["var"] < 0):
+            raise GoldenError(f"{where}: parameter 'var' must be >= 0, found {float(arrs['var'].min())!r}")
+        return dataclasses.replace(self, **a, **arrs), x
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,6 +231,10 @@ class QCFS(Node):
     lam: float = 1.0
     bits: int = 4
     op: ClassVar[str] = "qcfs"
+    ATTRS: ClassVar[Obj] = Obj({"lam": _POS, "bits": Int(1, MAX_BITS)})
+
+    def infer(self, ins, where):
+        return dataclasses.replace(self, **_where_attrs(self, where)), ins[0]
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,6 +244,17 @@ class AvgPool2d(Node):
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
     op: ClassVar[str] = "avgpool2d"
+    ATTRS: ClassVar[Obj] = Obj({"kernel": _PAIR, "stride": _PAIR})
+
+    def infer(self, ins, where):
+        (x,) = ins
+        _needs(where, x, 3, "(C, H, W)")
+        a = _where_attrs(self, where)
+        k, s = a["kernel"], a["stride"]
+        H, W = (x[1] - k[0]) // s[0] + 1, (x[2] - k[1]) // s[1] + 1
+        if H < 1 or W < 1:
+            raise GoldenError(f"{where}: kernel {k} does not fit input {x}")
+        return dataclasses.replace(self, **a), _tensor(where, (x[0], H, W))
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +263,10 @@ class Flatten(Node):
 
     op: ClassVar[str] = "flatten"
 
+    def infer(self, ins, where):
+        _where_attrs(self, where)
+        return self, (math.prod(ins[0]),)
+
 
 @dataclass(frozen=True, eq=False)
 class Add(Node):
@@ -149,6 +274,12 @@ class Add(Node):
 
     op: ClassVar[str] = "add"
     n_inputs: ClassVar[int] = 2
+
+    def infer(self, ins, where):
+        _where_attrs(self, where)
+        if ins[0] != ins[1]:
+            raise GoldenError(f"{where}: operand shapes differ: {ins[0]} vs {ins[1]}")
+        return self, ins[0]
 
 
 NODE_TYPES: dict[str, type[Node]] = {
@@ -165,11 +296,14 @@ class Network:
     output: str
     shapes: dict[str, tuple[int, ...]] = field(repr=False)
 
+    def __post_init__(self):
+        object.__setattr__(self, "_by_name", {n.name: n for n in self.nodes})
+
     def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise GoldenError(f"network {self.name!r}: no node named {name!r}")
+        n = self._by_name.get(name)
+        if n is None:
+            raise GoldenError(f"network {self.name!r}: no node named {name!r}")
+        return n
 
     @property
     def input(self) -> Input:
@@ -197,133 +331,42 @@ class Network:
 # ---------------------------------------------------------------- validation
 
 
-def _check_array(where: str, pname: str, a, shape: tuple[int, ...] | None) -> np.ndarray:
-    try:
-        arr = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise GoldenError(f"{where}: parameter {pname!r} is not numeric ({e})") from None
-    if shape is not None and arr.shape != shape:
-        raise GoldenError(f"{where}: parameter {pname!r} has shape {arr.shape}, expected {shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise GoldenError(
-            f"{where}: parameter {pname!r} holds a non-finite value {float(arr[tuple(bad)])} at index {tuple(int(i) for i in bad)}"
-        )
-    arr = np.array(arr, dtype=np.float64)  # own copy
-    arr.setflags(write=False)
-    return arr
-
-
-def _pos_int(where: str, field_: str, v, lo: int = 1, hi: int | None = None) -> int:
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < lo or (hi is not None and v > hi):
-        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise GoldenError(f"{where}: {field_} must be an integer in {rng}, not {v!r}")
-    return int(v)
-
-
-def _infer(node: Node, ins: list[tuple[int, ...]], where: str) -> tuple[Node, tuple[int, ...]]:
-    """Validate one node against its input shapes; return a normalized node and its output shape."""
-    rep = dataclasses.replace
-    if isinstance(node, Input):
-        shape = tuple(node.shape) if isinstance(node.shape, (tuple, list)) else None
-        if not shape or len(shape) not in (1, 3) or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
-            raise GoldenError(f"{where}: shape must be (C, H, W) or (F,) of positive ints, not {node.shape!r}")
-        bits = _pos_int(where, "bits", node.bits, 1, MAX_BITS)
-        if not isinstance(node.scale, (int, float)) or not math.isfinite(node.scale) or node.scale <= 0:
-            raise GoldenError(f"{where}: scale must be a positive finite number, not {node.scale!r}")
-        return rep(node, shape=tuple(int(s) for s in shape), bits=bits, scale=float(node.scale)), tuple(int(s) for s in shape)
-    (x,) = ins if node.n_inputs == 1 else (None,)
-    if isinstance(node, Conv2d):
-        if len(x) != 3:
-            raise GoldenError(f"{where}: input must be (C, H, W), got shape {x}")
-        w = _check_array(where, "weight", node.weight, None)
-        if w.ndim != 4:
-            raise GoldenError(f"{where}: parameter 'weight' must be 4-D (O, C/groups, kh, kw), got shape {w.shape}")
-        g = _pos_int(where, "groups", node.groups)
-        O, Cg, kh, kw = w.shape
-        if x[0] % g or O % g or Cg * g != x[0]:
-            raise GoldenError(
-                f"{where}: weight shape {w.shape} with groups={g} does not fit {x[0]} input channels"
-            )
-        stride = _pair(node.stride, f"{where}: stride")
-        padding = _pair(node.padding, f"{where}: padding")
-        if min(stride) < 1 or min(padding) < 0:
-            raise GoldenError(f"{where}: stride must be >= 1 and padding >= 0, not {stride} / {padding}")
-        H = (x[1] + 2 * padding[0] - kh) // stride[0] + 1
-        W = (x[2] + 2 * padding[1] - kw) // stride[1] + 1
-        if H < 1 or W < 1:
-            raise GoldenError(f"{where}: kernel {kh}x{kw} does not fit input {x} with padding {padding}")
-        b = None if node.bias is None else _check_array(where, "bias", node.bias, (O,))
-        return rep(node, weight=w, bias=b, stride=stride, padding=padding, groups=g), (O, H, W)
-    if isinstance(node, Linear):
-        if len(x) != 1:
-            raise GoldenError(f"{where}: input must be a vector (F,), got shape {x}; insert a flatten node")
-        w = _check_array(where, "weight", node.weight, None)
-        if w.ndim != 2 or w.shape[1] != x[0]:
-            raise GoldenError(f"{where}: parameter 'weight' has shape {w.shape}, expected (O, {x[0]})")
-        b = None if node.bias is None else _check_array(where, "bias", node.bias, (w.shape[0],))
-        return rep(node, weight=w, bias=b), (w.shape[0],)
-    if isinstance(node, BatchNorm):
-        C = x[0]
-        arrs = {p: _check_array(where, p, getattr(node, p), (C,)) for p in node.param_names}
-        if np.any(arrs["var"] < 0):
-            raise GoldenError(f"{where}: parameter 'var' must be >= 0, found {arrs['var'].min()!r}")
-        if not isinstance(node.eps, (int, float)) or not node.eps > 0:
-            raise GoldenError(f"{where}: eps must be > 0, not {node.eps!r}")
-        return rep(node, eps=float(node.eps), **arrs), x
-    if isinstance(node, QCFS):
-        bits = _pos_int(where, "bits", node.bits, 1, MAX_BITS)
-        lam = node.lam
-        if not isinstance(lam, (int, float, np.floating)) or not math.isfinite(lam) or lam <= 0:
-            raise GoldenError(f"{where}: lam (threshold lambda) must be a positive finite number, not {lam!r}")
-        return rep(node, bits=bits, lam=float(lam)), x
-    if isinstance(node, AvgPool2d):
-        if len(x) != 3:
-            raise GoldenError(f"{where}: input must be (C, H, W), got shape {x}")
-        k = _pair(node.kernel, f"{where}: kernel")
-        s = _pair(node.stride, f"{where}: stride")
-        if min(k) < 1 or min(s) < 1:
-            raise GoldenError(f"{where}: kernel and stride must be >= 1, not {k} / {s}")
-        H, W = (x[1] - k[0]) // s[0] + 1, (x[2] - k[1]) // s[1] + 1
-        if H < 1 or W < 1:
-            raise GoldenError(f"{where}: kernel {k} does not fit input {x}")
-        return rep(node, kernel=k, stride=s), (x[0], H, W)
-    if isinstance(node, Flatten):
-        return node, (int(np.prod(x)),)
-    if isinstance(node, Add):
-        if ins[0] != ins[1]:
-            raise GoldenError(f"{where}: operand shapes differ: {ins[0]} vs {ins[1]}")
-        return node, ins[0]
-    raise GoldenError(f"{where}: unknown node type {type(node).__name__}")
-
-
 def network(nodes, output: str | None = None, name: str = "network", source: str = "network") -> Network:
-    """Validate ``nodes`` (topological order, an :class:`Input` first) and build a :class:`Network`."""
+    """Validate ``nodes`` (topological order, an :class:`Input` first) and build a :class:`Network`.
+
+    Each node validates itself and infers its output shape (:meth:`Node.infer`)."""
     nodes = list(nodes)
     if not nodes or not isinstance(nodes[0], Input):
         raise GoldenError(f"{source}: the first node must be the input node (op 'input')")
+    if len(nodes) > MAX_NODES:
+        raise GoldenError(f"{source}: {len(nodes)} nodes, more than the limit of {MAX_NODES}")
+    name = check(_NETWORK_NAME, name, source, GoldenError, "name")
     shapes: dict[str, tuple[int, ...]] = {}
     out_nodes: list[Node] = []
     for i, n in enumerate(nodes):
-        where = f"{source}: node {i} {getattr(n, 'name', '?')!r} ({n.op})"
-        if not isinstance(n.name, str) or not _NAME_RE.match(n.name):
-            raise GoldenError(f"{source}: node {i}: name must match {_NAME_RE.pattern}, not {n.name!r}")
+        if not isinstance(n, Node) or type(n) not in NODE_TYPES.values():
+            raise GoldenError(f"{source}: node {i} is a {type(n).__name__}, not one of the IR node types")
+        if not isinstance(n.name, str) or not _NAME_RE.fullmatch(n.name) or len(n.name) > MAX_NAME:
+            raise GoldenError(f"{source}: node {i}: name must match {_NAME_RE.pattern} (at most {MAX_NAME} characters), not {show(n.name)}")
+        where = f"{source}: node {i} {n.name!r} ({n.op})"
         if n.name in shapes:
             raise GoldenError(f"{where}: duplicate node name {n.name!r}")
         if isinstance(n, Input) and i:
             raise GoldenError(f"{where}: only one input node is allowed, and it comes first")
+        if not isinstance(n.inputs, (tuple, list)):
+            raise GoldenError(f"{where}: inputs must be a list of node names, not {show(n.inputs)}")
         ins = tuple(n.inputs)
         if len(ins) != n.n_inputs:
-            raise GoldenError(f"{where}: takes {n.n_inputs} input(s), got {len(ins)}: {list(ins)}")
+            raise GoldenError(f"{where}: takes {n.n_inputs} input(s), got {len(ins)}: {show(list(ins))}")
         for src in ins:
-            if src not in shapes:
-                raise GoldenError(f"{where}: input {src!r} is not an earlier node")
+            if not isinstance(src, str) or src not in shapes:
+                raise GoldenError(f"{where}: input {show(src)} is not an earlier node")
         n = dataclasses.replace(n, inputs=ins)
-        n, shapes[n.name] = _infer(n, [shapes[s] for s in ins], where)
+        n, shapes[n.name] = n.infer([shapes[s] for s in ins], where)
         out_nodes.append(n)
     output = out_nodes[-1].name if output is None else output
     if output not in shapes:
-        raise GoldenError(f"{source}: output {output!r} is not a node")
+        raise GoldenError(f"{source}: output {show(output)} is not a node")
     bits = {n.bits for n in out_nodes if isinstance(n, QCFS)}
     if len(bits) > 1:
         detail = ", ".join(f"{n.name}: {n.bits}" for n in out_nodes if isinstance(n, QCFS))
@@ -373,57 +416,55 @@ def save(net: Network, path) -> Path:
     return path
 
 
+#: graph.json (the attributes of each node are checked against its class's ``ATTRS``)
+GRAPH = Obj({
+    "format": Const(FORMAT),
+    "schema_version": Version(SCHEMA_VERSION),
+    "name": Str(max_len=1000, optional=True),
+    "output": Str(max_len=MAX_NAME, optional=True),
+    "nodes": List(Obj({
+        "name": Str(pattern=_NAME_RE.pattern, max_len=MAX_NAME),
+        "op": Str(choices=list(NODE_TYPES)),
+        "inputs": List(Str(max_len=MAX_NAME), 0, 2),
+        "attrs": Table(),
+    }), 1, MAX_NODES),
+})
+
+
 def load(path) -> Network:
     """Read and validate a model file written by :func:`save`.
 
     Raises :class:`GoldenError` naming the file, the node and the field for anything
     malformed: not a zip, no ``graph.json``, another ``schema_version``, unknown ops or
-    attributes, missing or extra arrays, wrong shapes, NaN or infinite weights.
+    attributes, fields of the wrong type or out of range, missing or extra arrays,
+    arrays that are not real floats, wrong shapes, NaN or infinite weights.  The zip
+    directory and every array header are checked before any array is decompressed
+    (:mod:`golden.npzio`).
     """
     path = Path(path)
-    src = str(path)
-    files = read_npz(path, "model")
-    g = json_entry(files, "graph.json", "model", src)
-    if not isinstance(g, dict):
-        raise GoldenError(f"model file {src}: 'graph.json' must be a JSON object")
-    if g.get("format") != FORMAT:
-        raise GoldenError(f"model file {src}: field 'format' is {g.get('format')!r}, expected {FORMAT!r}")
-    if g.get("schema_version") != SCHEMA_VERSION:
-        raise GoldenError(
-            f"model file {src}: schema_version {g.get('schema_version')!r} is not supported "
-            f"(this version reads schema_version {SCHEMA_VERSION})"
-        )
-    extra = set(g) - {"schema_version", "format", "name", "output", "nodes"}
-    if extra:
-        raise GoldenError(f"model file {src}: unknown top-level field(s) {sorted(extra)}")
-    if not isinstance(g.get("nodes"), list):
-        raise GoldenError(f"model file {src}: field 'nodes' must be a list")
-    nodes = []
-    used = set()
-    for i, d in enumerate(g["nodes"]):
-        if not isinstance(d, dict) or set(d) != {"name", "op", "inputs", "attrs"}:
-            raise GoldenError(f"model file {src}: node {i} must have exactly the fields name, op, inputs, attrs; got {d!r:.200}")
-        op = d["op"]
-        if op not in NODE_TYPES:
-            raise GoldenError(f"model file {src}: node {i} {d['name']!r}: unknown op {op!r} (known: {sorted(NODE_TYPES)})")
-        cls = NODE_TYPES[op]
-        allowed = {f.name for f in dataclasses.fields(cls)} - {"name", "inputs"} - set(cls.param_names)
-        attrs = d["attrs"]
-        if not isinstance(attrs, dict) or set(attrs) - allowed:
-            bad = sorted(set(attrs) - allowed) if isinstance(attrs, dict) else attrs
-            raise GoldenError(f"model file {src}: node {d['name']!r} ({op}): unknown attribute(s) {bad} (accepted: {sorted(allowed)})")
-        if not isinstance(d["inputs"], list):
-            raise GoldenError(f"model file {src}: node {d['name']!r}: 'inputs' must be a list")
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in attrs.items()}
-        for p in cls.param_names:
-            key = f"{d['name']}/{p}"
-            if key in files:
-                kw[p] = files[key]
-                used.add(key)
-            elif p != "bias":
-                raise GoldenError(f"model file {src}: node {d['name']!r} ({op}): missing array {key!r}")
-        nodes.append(cls(name=d["name"], inputs=tuple(d["inputs"]), **kw))
-    unused = set(files) - used
-    if unused:
-        raise GoldenError(f"model file {src}: array(s) {sorted(unused)} belong to no node")
-    return network(nodes, output=g.get("output"), name=str(g.get("name", path.stem)), source=f"model file {src}")
+    src = f"model file {path}"
+    with NpzReader(path, "model", dense=True) as z:
+        g = check(GRAPH, z.json("graph.json"), src, GoldenError)
+        specs = []
+        for i, d in enumerate(g["nodes"]):
+            cls = NODE_TYPES[d["op"]]
+            where = f"{src}: node {i} {d['name']!r} ({d['op']})"
+            attrs = check(cls.ATTRS, d["attrs"], where, GoldenError, "attrs")
+            keys = {}
+            for p in cls.param_names:
+                key = f"{d['name']}/{p}"
+                if key in z.members:
+                    z.member(key, "f")
+                    keys[p] = key
+                elif p not in cls.optional_params:
+                    raise GoldenError(f"{where}: missing array {key!r}")
+            specs.append((cls, d, attrs, keys))
+        known = {k for *_, keys in specs for k in keys.values()} | {"graph.json"}
+        unused = sorted(set(z.members) - known)
+        if unused:
+            raise GoldenError(f"{src}: array(s) {show(unused)} belong to no node")
+        nodes = [
+            cls(name=d["name"], inputs=tuple(d["inputs"]), **attrs, **{p: z.array(k, "f") for p, k in keys.items()})
+            for cls, d, attrs, keys in specs
+        ]
+    return network(nodes, output=g.get("output"), name=g.get("name", path.stem), source=src)

@@ -105,7 +105,7 @@ def test_bad_documents(tmp_path):
         ert_to_costs({"tables": []}, "x.yaml")
     with pytest.raises(EnergyError, match="version '9'"):
         ert_to_costs({"ERT": {"version": "9", "tables": []}}, "x.yaml")
-    with pytest.raises(EnergyError, match="missing entry"):  # parse_costs: every operation is required
+    with pytest.raises(EnergyError, match="missing section"):  # parse_costs: every operation is required
         ert_to_costs({"ERT": {"version": "0.4", "tables": []}}, "x.yaml")
     ert = activity_to_ert(_activity(), COSTS, MEM)
     counts = activity_to_action_counts(_activity())

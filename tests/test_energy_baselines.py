@@ -1,6 +1,5 @@
 """Baselines with the same treatment: exact counts against the trace counts, pricing by hand."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from energy.errors import EnergyError
 from energy.memtable import DEFAULT_MEMORY_TABLE, load_memory_table, parse_memory_table
 from golden.convert import convert
 from golden.random import random_inputs, random_network
-from golden.simulate import simulate
+from golden.simulate import SimResult, simulate
 
 from strategies import networks
 
@@ -126,7 +125,7 @@ def test_bad_arguments(case):
         Hierarchy(clock_mhz=float("nan"))
     with pytest.raises(EnergyError, match="refused T=100"):
         method_activity("rate_coded", inet, res, rate_steps=100)
-    broken = dataclasses.replace(res, spikes={}, codes={})
+    broken = SimResult(res.T, res.pixels, bits=inet.bits)
     with pytest.raises(EnergyError, match="no codes or spikes"):
         method_activity("ours_ideal", inet, broken)
 

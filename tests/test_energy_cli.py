@@ -108,9 +108,9 @@ def test_default_model_must_match_or_exist(files, capsys):
 @pytest.mark.parametrize(
     "edit, needles",
     [
-        (lambda s: s.replace("energy_pj = 0.03\n", "energy_pj = -0.03\n", 1), ["entry 'int_add' point 0", "'energy_pj'", "-0.03"]),
-        (lambda s: s.replace("energy_pj = 3.7\n", "", 1), ["entry 'fp32_mult' point 0", "missing field 'energy_pj'"]),
-        (lambda s: "watts = 3\n" + s, ["unknown entry 'watts'"]),
+        (lambda s: s.replace("energy_pj = 0.03\n", "energy_pj = -0.03\n", 1), ["[int_add] points[0].energy_pj", "-0.03"]),
+        (lambda s: s.replace("energy_pj = 3.7\n", "", 1), ["missing key [fp32_mult] points[0].energy_pj"]),
+        (lambda s: "watts = 3\n" + s, ["unknown key watts = 3"]),
         (lambda s: s.replace("schema_version = 1", "schema_version = 7"), ["schema_version", "7"]),
     ],
     ids=["negative", "missing", "unknown", "version"],

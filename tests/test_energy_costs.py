@@ -89,31 +89,31 @@ def test_small_table_loads(tmp_path):
 @pytest.mark.parametrize(
     "text, needles",
     [
-        (small_table().replace("schema_version = 1", "schema_version = 2"), ["schema_version", "2"]),
-        (small_table().replace("schema_version = 1\n", ""), ["missing field 'schema_version'"]),
-        ("bogus = 1\n" + small_table(), ["unknown entry 'bogus'"]),
+        (small_table().replace("schema_version = 1", "schema_version = 2"), ["schema_version 2 is not supported (this version reads schema_version 1)"]),
+        (small_table().replace("schema_version = 1\n", ""), ["missing key schema_version"]),
+        ("bogus = 1\n" + small_table(), ["unknown key bogus = 1 (accepted: schema_version, name, int_add,"]),
         (small_table(int_add='[int_add]\nscaling = "constant"\n[[int_add.points]]\nbits = 8\nenergy_pj = -1\nsource = "x"\n'),
-         ["entry 'int_add' point 0", "'energy_pj'", "-1"]),
+         ["[int_add] points[0].energy_pj must be a finite number in 0..1000000, not -1"]),
         (small_table(int_add='[int_add]\nscaling = "constant"\n[[int_add.points]]\nbits = 8\nsource = "x"\n'),
-         ["entry 'int_add' point 0", "missing field 'energy_pj'"]),
+         ["missing key [int_add] points[0].energy_pj"]),
         (small_table(int_add='[int_add]\nscaling = "constant"\n[[int_add.points]]\nbits = 8\nenergy_pj = "a lot"\nsource = "x"\n'),
-         ["'energy_pj'", "'a lot'"]),
+         ["[int_add] points[0].energy_pj must be", "not 'a lot'"]),
         (small_table(shift='[shift]\nscaling = "constant"\n[[shift.points]]\nbits = 8\nenergy_pj = 1\n'),
-         ["entry 'shift' point 0", "missing field 'source'"]),
+         ["missing key [shift] points[0].source"]),
         (small_table(shift='[shift]\nscaling = "constant"\n[[shift.points]]\nbits = 8\nenergy_pj = 1\nsource = " "\n'),
-         ["entry 'shift' point 0", "'source'"]),
+         ["[shift] points[0].source must be a non-empty string", "not ' '"]),
         (small_table(shift='[shift]\nscaling = "constant"\n[[shift.points]]\nbits = 8\nenergy_pj = 1\nsource = "x"\nvolts = 1\n'),
-         ["entry 'shift' point 0", "unknown field 'volts'"]),
+         ["unknown key [shift] points[0].volts = 1 (accepted in [shift] points[0]: bits, energy_pj, source)"]),
         (small_table(shift='[shift]\nscaling = "cubic"\n[[shift.points]]\nbits = 8\nenergy_pj = 1\nsource = "x"\n'),
-         ["entry 'shift'", "'scaling'", "'cubic'"]),
-        (small_table(compare=""), ["missing entry 'compare'"]),
+         ["[shift] scaling must be one of ['linear', 'quadratic', 'constant'], not 'cubic'"]),
+        (small_table(compare=""), ["missing section [compare]"]),
         (small_table(fp32_add='[fp32_add]\nscaling = "constant"\n[[fp32_add.points]]\nbits = 16\nenergy_pj = 1\nsource = "x"\n'),
-         ["entry 'fp32_add' point 0", "'bits'", "16"]),
+         ["[fp32_add] points[0].bits must be the integer 32, not 16"]),
         (small_table(sram='[sram]\nscaling = "constant"\n[[sram.points]]\nbits = 64\nenergy_pj = 1\nsource = "x"\n'),
-         ["entry 'sram' point 0", "missing field 'capacity_bytes'"]),
+         ["missing key [sram] points[0].capacity_bytes"]),
         (small_table(int_mult='[int_mult]\nscaling = "linear"\n[[int_mult.points]]\nbits = 8\nenergy_pj = 1\nsource = "x"\n'
                               '[[int_mult.points]]\nbits = 8\nenergy_pj = 2\nsource = "y"\n'),
-         ["entry 'int_mult'", "bits = 8"]),
+         ["[int_mult] has two points with bits = 8"]),
         ("schema_version = 1\nname = [", ["not valid TOML"]),
     ],
     ids=["version", "no-version", "unknown-entry", "negative", "missing-energy", "non-numeric", "no-source",
@@ -140,3 +140,51 @@ def test_table_is_frozen():
         t.name = "x"
     with pytest.raises(AttributeError):
         t.ops[0].points[0].energy_pj = 0
+
+
+def _point_table(op="dram", **fields):
+    body = "".join(f"{k} = {v}\n" for k, v in fields.items())
+    return small_table(**{op: f'[{op}]\nscaling = "constant"\n[[{op}.points]]\n{body}source = "x"\n'})
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (_point_table(bits=64, energy_pj="1e308"), "[dram] points[0].energy_pj must be a finite number in 0..1000000, not 1e+308"),
+        (_point_table(bits=64, energy_pj="inf"), "energy_pj must be a finite number in 0..1000000, not inf"),
+        (_point_table(bits=64, energy_pj="nan"), "energy_pj must be a finite number in 0..1000000, not nan"),
+        (_point_table(bits=64, energy_pj="true"), "energy_pj must be a finite number in 0..1000000, not True"),
+        (_point_table(bits="1e3", energy_pj=1), "[dram] points[0].bits must be an integer in 1..1024, not 1000.0"),
+        (_point_table(bits=10**30, energy_pj=1), "[dram] points[0].bits must be an integer in 1..1024, not 1e+30"),
+        (_point_table("sram", bits=64, capacity_bytes=10**400, energy_pj=1), "capacity_bytes must be an integer in 1..1125899906842624, not an integer of 1329 bits"),
+        (_point_table(bits=64, energy_pj=1, source='"y"'), "not valid TOML (Cannot overwrite a value"),
+        ("schema_version = 1\nx = " + "[" * 3000 + "]" * 3000, "nested too deeply"),
+    ],
+    ids=["1e308", "inf", "nan", "bool", "float-bits", "huge-bits", "huge-capacity", "duplicate-key", "deep"],
+)
+def test_out_of_range_numbers_are_refused(tmp_path, text, needle):
+    """A cost of 1e308 used to load and print Infinity in the JSON report; every number now has a range."""
+    p = write(tmp_path, text)
+    with pytest.raises(EnergyError) as e:
+        load_costs(p)
+    assert str(e.value).startswith(f"cost table {p}:") and needle in str(e.value), str(e.value)
+
+
+def test_random_bytes_and_directories(tmp_path):
+    p = tmp_path / "costs.toml"
+    p.write_bytes(bytes(range(255, -1, -1)))
+    with pytest.raises(EnergyError, match=r"not UTF-8 text"):
+        load_costs(p)
+    with pytest.raises(EnergyError, match=r"cannot read it"):
+        load_costs(tmp_path)
+
+
+def test_largest_allowed_costs_stay_finite(tmp_path):
+    """At the limits (1e6 pJ, 1024 bits, 1 PiB) every price the model asks for is finite."""
+    big = small_table(
+        int_mult='[int_mult]\nscaling = "quadratic"\n[[int_mult.points]]\nbits = 1\nenergy_pj = 1e6\nsource = "x"\n',
+        sram='[sram]\nscaling = "sqrt_capacity"\n[[sram.points]]\nbits = 1\ncapacity_bytes = 1\nenergy_pj = 1e6\n'
+             'source = "x"\n[[sram.points]]\nbits = 1\ncapacity_bytes = 1125899906842624\nenergy_pj = 1e6\nsource = "y"\n',
+    )
+    t = load_costs(write(tmp_path, big))
+    assert math.isfinite(t.energy_pj("int_mult", 1024, 1024)) and math.isfinite(t.memory_pj_per_bit(1 << 49))

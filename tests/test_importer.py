@@ -2,13 +2,18 @@
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from golden import datasets, ir, reference  # noqa: E402
 from golden.errors import GoldenError  # noqa: E402
-from golden.training.importer import import_model  # noqa: E402
+from golden.convert import convert  # noqa: E402
+from golden.simulate import integer_ann, simulate  # noqa: E402
+from golden.training import importer  # noqa: E402
+from golden.training.importer import check_qcfs, import_model  # noqa: E402
 from golden.training.models import DigitsCNN, sequential_mlp  # noqa: E402
 from golden.training.qcfs import QCFS  # noqa: E402
 from golden.training.train import to_tensor  # noqa: E402
@@ -165,3 +170,250 @@ def test_flatten_spellings_and_view_refused():
     for cls in (Kw, Method):
         assert [n.op for n in import_model(cls(), datasets.input_node()).nodes] == ["input", "flatten", "linear"]
     _err(View(), r"method \.size\(\).*torch.flatten\(x, 1\)")
+
+
+# ---------------------------------------------------------------- a QCFS module written by the user
+
+
+def _mlp_with(act: nn.Module) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), act, nn.Linear(8, 10))
+
+
+class BitsLam(nn.Module):
+    """A QCFS written from the formula, with the same attribute names as QCFS."""
+
+    def __init__(self, bits=3, lam=1.25):
+        super().__init__()
+        self.bits = bits
+        self.lam = nn.Parameter(torch.tensor(lam))
+
+    def forward(self, x):
+        L = 2**self.bits - 1
+        return torch.clamp(torch.floor(x / self.lam * L + 0.5), 0, L) * self.lam / L
+
+
+class AuthorsIF(nn.Module):
+    """The QCFS authors' spelling: threshold ``up``, ``t`` levels; nothing says it is QCFS."""
+
+    def __init__(self, t=7, up=2.0):
+        super().__init__()
+        self.t = t
+        self.up = nn.Parameter(torch.tensor([up]))
+
+    def forward(self, x):
+        x = torch.floor(x / self.up * self.t + 0.5) / self.t
+        return torch.clamp(x, 0, 1) * self.up
+
+
+class Declared(AuthorsIF):
+    """The same, declaring ``snnbits_qcfs = (bits, lam)``."""
+
+    @property
+    def snnbits_qcfs(self):
+        return (self.t + 1).bit_length() - 1, self.up
+
+
+class Truncating(BitsLam):
+    """Claims QCFS but truncates (floor without the half step)."""
+
+    def forward(self, x):
+        L = 2**self.bits - 1
+        return torch.clamp(torch.floor(x / self.lam * L), 0, L) * self.lam / L
+
+
+class PerChannel(BitsLam):
+    def __init__(self):
+        super().__init__()
+        self.lam = nn.Parameter(torch.ones(8))
+
+
+class WrongSubclass(QCFS):
+    def forward(self, x):
+        return torch.minimum(torch.relu(x), self.lam)  # a clipped ReLU, not quantized
+
+
+class NotElementwise(BitsLam):
+    def forward(self, x):
+        return super().forward(x) * x.shape[1] / x.shape[1]  # needs a batch dimension
+
+
+@pytest.mark.parametrize("act, bits, lam", [(BitsLam(), 3, 1.25), (Declared(), 3, 2.0), (QCFS(3, 0.75), 3, 0.75)],
+                         ids=["bits-lam", "snnbits_qcfs", "QCFS"])
+def test_user_qcfs_module_is_imported_as_qcfs(act, bits, lam):
+    model = _randomize_bn(_mlp_with(act)).eval().double()
+    net = import_model(model, datasets.input_node())
+    q = [n for n in net.nodes if n.op == "qcfs"]
+    assert [(n.bits, n.lam) for n in q] == [(bits, lam)]
+    x = np.random.default_rng(2).integers(0, 17, (32, 1, 8, 8))
+    with torch.no_grad():
+        want = model(to_tensor(x).double()).numpy()
+    np.testing.assert_allclose(reference.forward(net, x), want, rtol=1e-9, atol=1e-9)
+    inet = convert(net)
+    assert np.array_equal(simulate(inet, x, mode="literal").predictions(inet), integer_ann(inet, x).predictions(inet))
+
+
+def test_user_qcfs_that_truncates_is_refused_with_the_first_difference():
+    msg = _err(_mlp_with(Truncating()), r"module '3' \(Truncating\) claims to be QCFS \(bits=3, lam=1.25\) but does not compute it")
+    # the first probe that differs: level 1 at -0.45 LSB, 0.55 * 1.25 / 7 = 0.0982: QCFS rounds up to code 1
+    assert "at x = 0.0982143 it returns 0, QCFS gives 0.178571" in msg
+    assert "golden.training.qcfs.QCFS(bits, lam)" in msg
+
+
+def test_qcfs_subclass_with_another_forward_is_refused():
+    _err(_mlp_with(WrongSubclass(3, 1.0)), r"module '3' \(WrongSubclass\) claims to be QCFS .* does not compute it")
+
+
+class Reducing(BitsLam):
+    def forward(self, x):
+        return super().forward(x).sum(-1)
+
+
+@pytest.mark.parametrize("act", [NotElementwise, Reducing])
+def test_user_qcfs_that_is_not_elementwise_is_refused(act):
+    _err(_mlp_with(act()), rf"module '3' \({act.__name__}\) claims to be QCFS .* fails on a 1-D probe tensor")
+
+
+def test_bad_declaration_is_refused():
+    class BadDeclaration(AuthorsIF):
+        snnbits_qcfs = 3
+
+    _err(_mlp_with(BadDeclaration()), r"module '3' \(BadDeclaration\): snnbits_qcfs must be a tuple \(bits, lam\), not 3")
+
+
+def test_per_channel_lam_is_refused():
+    _err(_mlp_with(PerChannel()), r"module '3' \(PerChannel\): lam must be one scalar per layer, not a tensor of shape \(8,\)")
+
+
+def test_unrecognized_qcfs_like_module_is_refused_naming_it():
+    msg = _err(_mlp_with(AuthorsIF()), r"attribute '3.up' inside module '3' \(AuthorsIF\)")
+    assert "golden.training.qcfs.QCFS(bits, lam)" in msg and "snnbits_qcfs = (bits, lam)" in msg
+
+
+def test_check_qcfs_accepts_qcfs_for_every_width():
+    for bits in range(1, 9):
+        assert check_qcfs(QCFS(bits, 0.7).double(), bits, 0.7) is None
+        assert check_qcfs(QCFS(bits, 0.7).double(), bits, 0.71) is not None  # another lam is caught
+
+
+# ---------------------------------------------------------------- tensors that must be quantized
+
+
+class TwoBranches(nn.Module):
+    """conv(q1 + q2), or with fix=True conv(q(q1 + q2))."""
+
+    def __init__(self, fix=False):
+        super().__init__()
+        self.c1, self.q1 = nn.Conv2d(1, 4, 3, padding=1), QCFS(4, 1.0)
+        self.c2, self.q2 = nn.Conv2d(1, 4, 3, padding=1), QCFS(4, 1.5)
+        self.qsum = QCFS(4, 2.0) if fix else nn.Identity()
+        self.conv, self.q3 = nn.Conv2d(4, 4, 3, padding=1), QCFS(4, 1.0)
+        self.fc = nn.Linear(256, 10)
+
+    def forward(self, x):
+        s = self.qsum(self.q1(self.c1(x)) + self.q2(self.c2(x)))
+        return self.fc(torch.flatten(self.q3(self.conv(s)), 1))
+
+
+def _seq(*mods):
+    torch.manual_seed(0)
+    return nn.Sequential(*mods)
+
+
+REFUSED = {
+    "conv(q1 + q2)": (
+        lambda: TwoBranches(),
+        r"module 'conv' \(Conv2d\) reads operation 'add' \(a \+ b\), which is not a quantized tensor.*conv\(QCFS\(a \+ b\)\)",
+        lambda: TwoBranches(fix=True),
+    ),
+    "conv(bn(x))": (
+        lambda: _seq(nn.BatchNorm2d(1), nn.Conv2d(1, 4, 3), QCFS(4, 1.0), nn.Flatten(), nn.Linear(144, 10)),
+        r"module '1' \(Conv2d\) reads module '0' \(BatchNorm2d\).*move it after the conv/linear",
+        lambda: _seq(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), QCFS(4, 1.0), nn.Flatten(), nn.Linear(144, 10)),
+    ),
+    "q(avgpool(conv(x)))": (
+        lambda: _seq(nn.Conv2d(1, 4, 3, padding=1), nn.AvgPool2d(2), QCFS(4, 1.0), nn.Flatten(), nn.Linear(64, 10)),
+        r"module '1' \(AvgPool2d\) acts on module '0' \(Conv2d\), which is not a quantized tensor.*QCFS -> AvgPool2d",
+        lambda: _seq(nn.Conv2d(1, 4, 3, padding=1), QCFS(4, 1.0), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(64, 10)),
+    ),
+    "linear(flatten(conv(q)))": (
+        lambda: _seq(nn.Conv2d(1, 4, 3, padding=1), QCFS(4, 1.0), nn.Conv2d(4, 4, 3, padding=1), nn.Flatten(),
+                     nn.Linear(256, 10)),
+        r"module '4' \(Linear\) reads module '2' \(Conv2d\) through module '3' \(Flatten\).*put a QCFS activation after module '2'",
+        lambda: _seq(nn.Conv2d(1, 4, 3, padding=1), QCFS(4, 1.0), nn.Conv2d(4, 4, 3, padding=1), QCFS(4, 1.0),
+                     nn.Flatten(), nn.Linear(256, 10)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_unconvertible_structure_refused_at_import_and_the_fix_converts(case):
+    bad, match, fixed = REFUSED[case]
+    _err(_randomize_bn(bad()).eval().double(), match)
+    net = import_model(_randomize_bn(fixed()).eval().double(), datasets.input_node())
+    x = np.random.default_rng(3).integers(0, 17, (16, 1, 8, 8))
+    inet = convert(net)
+    assert np.array_equal(simulate(inet, x, mode="literal").predictions(inet), integer_ann(inet, x).predictions(inet))
+
+
+class Program(nn.Module):
+    """After conv-QCFS on the digits input: a chain of conv / bn / QCFS / avgpool / residual add
+    (of the first tensor at the same resolution) on C channels, then optionally flatten + linear."""
+
+    def __init__(self, ops, C=2):
+        super().__init__()
+        self.ops = ops
+        side = 8 // 2 ** ops.count("pool")
+        make = {"conv": lambda: nn.Conv2d(C, C, 3, padding=1), "bn": lambda: nn.BatchNorm2d(C),
+                "q": lambda: QCFS(3, 1.0), "pool": lambda: nn.AvgPool2d(2), "add": nn.Identity,
+                "linear": lambda: nn.Linear(C * side * side, 3)}
+        self.first = nn.Sequential(nn.Conv2d(1, C, 3, padding=1), QCFS(3, 1.0))
+        self.mods = nn.ModuleList(make[op]() for op in ops)
+
+    def forward(self, x):
+        x = self.first(x)
+        first_at = {0: x}  # first tensor at each resolution, the skip input of an add
+        depth = 0
+        for op, m in zip(self.ops, self.mods):
+            if op == "add":
+                x = x + first_at[depth]
+            elif op == "linear":
+                x = m(torch.flatten(x, 1))
+            else:
+                x = m(x)
+            depth += op == "pool"
+            first_at.setdefault(depth, x)
+        return x
+
+
+def _import_unchecked(model):
+    """The network the importer builds, without its check of quantized inputs."""
+    original = importer._check_quantized_inputs
+    importer._check_quantized_inputs = lambda *args: None
+    try:
+        return import_model(model, datasets.input_node())
+    finally:
+        importer._check_quantized_inputs = original
+
+
+@settings(max_examples=80, deadline=None)
+@given(ops=st.lists(st.sampled_from(["conv", "bn", "q", "pool", "add"]), min_size=1, max_size=7), linear=st.booleans())
+def test_import_refuses_exactly_what_convert_cannot_fold(ops, linear):
+    """On random op chains the import-time check agrees with golden.convert: refused at import
+    if and only if convert, given the same graph unchecked, cannot fold it into layers."""
+    assume(ops.count("pool") <= 2)
+    ops = ops + ["linear"] * linear
+    torch.manual_seed(0)
+    model = _randomize_bn(Program(ops)).eval().double()
+    try:
+        import_model(model, datasets.input_node())
+        refused = None
+    except GoldenError as e:
+        refused = str(e)
+    try:
+        convert(_import_unchecked(model))
+        structural = None
+    except GoldenError as e:
+        structural = str(e) if ("not a quantized activation" in str(e) or "cannot be folded" in str(e)) else None
+    assert (refused is None) == (structural is None), (ops, refused, structural)
+    assert refused is None or "which is not a quantized tensor" in refused

@@ -1,19 +1,28 @@
 """Training extra: QCFS module, bit regularizer (Eq. 10-11), STE, a short training run on digits."""
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from golden import datasets, reference  # noqa: E402
+from golden import datasets, ir, reference  # noqa: E402
 from golden.convert import convert  # noqa: E402
 from golden.simulate import integer_ann, simulate  # noqa: E402
 from golden.training.importer import import_model  # noqa: E402
 from golden.training.models import DigitsCNN, sequential_mlp  # noqa: E402
 from golden.training.qcfs import QCFS, bit_count, spike_loss  # noqa: E402
+from golden.training import make_default  # noqa: E402
+from golden.training.repro import DISPATCH_ENV, environment, pin_cpu_dispatch, pinned_torch  # noqa: E402
 from golden.training.train import TrainConfig, evaluate, finetune_from_relu, relu_to_qcfs, train  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4, 5])
@@ -175,3 +184,112 @@ def test_relu_pretraining_then_qcfs_finetuning(digits):
     assert evaluate(m, test) > relu_acc - 0.05 and evaluate(m, test) > 0.8
     inet = convert(import_model(m.double(), datasets.input_node()))
     assert np.array_equal(simulate(inet, test.x, mode="literal").predictions(inet), integer_ann(inet, test.x).predictions(inet))
+
+
+def test_pinned_torch_pins_and_restores():
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled,
+              torch.get_float32_matmul_precision())
+    torch.set_num_threads(2)
+    torch.backends.mkldnn.enabled = False
+    try:
+        with pinned_torch(threads=1):
+            assert torch.get_num_threads() == 1
+            assert torch.are_deterministic_algorithms_enabled()
+            assert torch.backends.mkldnn.enabled and torch.backends.mkldnn.deterministic
+            assert torch.get_float32_matmul_precision() == "highest"
+        assert torch.get_num_threads() == 2 and not torch.backends.mkldnn.enabled
+    finally:
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])
+        torch.backends.mkldnn.enabled = before[2]
+    assert before == (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+                      torch.backends.mkldnn.enabled, torch.get_float32_matmul_precision())
+
+
+def test_pin_cpu_dispatch_keeps_what_the_user_set():
+    env = {"MKL_CBWR": "COMPATIBLE", "OTHER": "x"}
+    got = pin_cpu_dispatch(env)
+    assert got == {**DISPATCH_ENV, "MKL_CBWR": "COMPATIBLE"}
+    assert env == {**DISPATCH_ENV, "MKL_CBWR": "COMPATIBLE", "OTHER": "x"}
+
+
+# ---------------------------------------------------------------- the bundled models, regenerated bit for bit
+
+
+def _reference_platform_or_skip():
+    env = {k: v for k, v in make_default.differences(environment()).items()
+           if k in ("torch", "torch_git", "machine")}
+    if env:
+        pytest.skip(f"the bundled models were trained in another environment: {env} (reference, here)")
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+        pytest.skip("the bundled models were trained with AVX2 kernels; this CPU has none")
+
+
+def _subprocess_env() -> dict[str, str]:
+    """The caller's environment, with this checkout first on the path, the dispatch variables unset
+    (the command pins them) and OpenMP/MKL asking for two threads (which the training must ignore)."""
+    env = {k: v for k, v in os.environ.items() if k not in DISPATCH_ENV}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.update(OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
+    return env
+
+
+def _params(net):
+    return {(n.name, k): v for n in net.nodes for k, v in n.params().items()}
+
+
+def _assert_same_model(got, want):
+    assert got.name == want.name
+    assert [(n.op, n.name, n.inputs) for n in got.nodes] == [(n.op, n.name, n.inputs) for n in want.nodes]
+    lams = {n.name: (n.lam, m.lam) for n, m in zip(got.nodes, want.nodes) if n.op == "qcfs"}
+    assert all(a == b for a, b in lams.values()), f"lam (regenerated, bundled): {lams}"
+    gp, wp = _params(got), _params(want)
+    assert gp.keys() == wp.keys()
+    for k in wp:
+        assert gp[k].dtype == wp[k].dtype and gp[k].shape == wp[k].shape, k
+        assert np.array_equal(gp[k], wp[k]), f"{k} differs"
+    assert got.hash() == want.hash()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, bundled", [([], make_default.DEFAULT_PATH), (["--reg", "0"], make_default.NOREG_PATH)],
+                         ids=["default", "noreg"])
+def test_make_default_command_regenerates_bundled_model(tmp_path, args, bundled):
+    """The documented command, in a fresh process with OMP_NUM_THREADS=2, writes the bundled weights bit for bit."""
+    _reference_platform_or_skip()
+    out = tmp_path / "model.npz"
+    p = subprocess.run([sys.executable, "-m", "golden.training.make_default", *args, "--out", str(out)],
+                       cwd=tmp_path, env=_subprocess_env(), capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    _assert_same_model(ir.load(out), ir.load(bundled))
+
+
+_TWICE = """
+import json, sys, torch
+from golden import ir
+from golden.training.make_default import make
+from golden.training.repro import pin_cpu_dispatch
+pin_cpu_dispatch()
+first, _ = make()
+torch.set_num_threads(2)                      # a caller's settings that make() must override
+torch.use_deterministic_algorithms(False)
+torch.backends.mkldnn.enabled = False
+torch.set_flush_denormal(False)
+second, _ = make()
+ir.save(first, sys.argv[1] + "/first.npz")
+ir.save(second, sys.argv[1] + "/second.npz")
+json.dump({"threads": torch.get_num_threads(), "mkldnn": torch.backends.mkldnn.enabled}, open(sys.argv[1] + "/state.json", "w"))
+"""
+
+
+@pytest.mark.slow
+def test_make_twice_in_one_process_regenerates_bundled_model(tmp_path):
+    """Two trainings in one process, the second after the caller changed torch's settings: both bundled, bit for bit."""
+    _reference_platform_or_skip()
+    p = subprocess.run([sys.executable, "-c", _TWICE, str(tmp_path)], cwd=tmp_path, env=_subprocess_env(),
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    bundled = ir.load(make_default.DEFAULT_PATH)
+    _assert_same_model(ir.load(tmp_path / "first.npz"), bundled)
+    _assert_same_model(ir.load(tmp_path / "second.npz"), bundled)
+    assert json.loads((tmp_path / "state.json").read_text()) == {"threads": 2, "mkldnn": False}  # restored

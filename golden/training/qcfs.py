@@ -104,7 +104,7 @@ class QCFS(nn.Module):
             return torch.clamp(torch.floor(x * L / self.lam + 0.5), 0, L).to(torch.int64)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, lam={float(self.lam):.4g}"
+        return f"bits={self.bits}, lam={float(self.lam.detach()):.4g}"
 
 
 def qcfs_modules(model: nn.Module) -> list[QCFS]:

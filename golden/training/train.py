@@ -2,9 +2,13 @@
 the bit regularizer (Eq. 10), and ReLU-to-QCFS fine-tuning (A.9).
 
 Denormal floats are flushed to zero during training (they made CPU training ~30x
-slower once the loss is tiny).  Deterministic: :func:`train` seeds torch and its own shuffling generator and turns on
-``torch.use_deterministic_algorithms``; with the same torch version and thread count
-(``torch.set_num_threads``) two runs give the same weights bit for bit.
+slower once the loss is tiny).  Deterministic: :func:`train` seeds torch and its
+own shuffling generator and turns on ``torch.use_deterministic_algorithms``
+(both restored afterwards).  Two runs give the same weights bit for bit only
+with the same thread count and CPU dispatch as well:
+:func:`golden.training.repro.pinned_torch` and
+:func:`golden.training.repro.pin_cpu_dispatch` pin them, and
+:mod:`golden.training.repro` lists what the weights depend on.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ def train(
     Loss: ``CE + config.reg * L_SP`` (Eq. 10).  ``progress(epoch, log)`` is called after
     each epoch.
     """
+    deterministic = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     seed_everything(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     x, y = to_tensor(data.x), torch.as_tensor(data.y, dtype=torch.int64)
@@ -127,6 +132,7 @@ def train(
                 progress(epoch, log)
     finally:
         torch.set_flush_denormal(False)
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         for q in qs:
             q.track_bits = False
             q.bit_total = None
