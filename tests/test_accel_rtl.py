@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from accel.machine import TIMING
+from accel.machine import TIMING, Timing
 from accel.program import _ceil, compile_program, plan, weight_plan
 from golden import ir
 from golden.convert import convert
@@ -163,6 +163,16 @@ def test_whole_images_equal_golden_and_model():
     _, exp, obs, bad = run(inet, x, 2, 3, scan=2)
     assert not bad, bad[:5]
     assert obs.cycles == exp.cycles.tolist() and len(obs.cycles) == 2
+
+
+@pytest.mark.parametrize("timing", [Timing(setup=0), Timing(drain=3), Timing(image_row=2)])
+def test_a_model_one_cycle_off_is_reported_on_every_image(timing):
+    inet, x = _tiny(0)
+    prog, exp, obs, bad = run(inet, x, 2, 3, scan=2)
+    assert not bad
+    res = simulate(dataclasses.replace(inet, bitplanes=True), x)
+    off = check(prog, expected(prog, res, timing), obs, limit=0)
+    assert [m.split(":")[0] for m in off] == ["CYCLES image 0", "CYCLES image 1"]
 
 
 def test_grouped_strided_T_below_B_on_an_odd_array():
