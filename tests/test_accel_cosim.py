@@ -60,15 +60,34 @@ def network(kind: str):
         from golden.models import load_model
 
         return dataclasses.replace(convert(load_model("default")), bitplanes=True), digits_test().x[:1], None
-    rng = np.random.default_rng({"residual": 11, "grouped": 12, "strided": 13}[kind])
+    rng = np.random.default_rng({"residual": 11, "grouped": 12, "strided": 13, "balanced": 13}[kind])
     if kind == "residual":  # residual merged into its conv, 2x2 pool in hardware, two images
         net, T, n = random_network(rng, input_shape=(2, 6, 6), channels=(4, 4)), None, 2
     elif kind == "grouped":  # grouped convs, odd sizes, T = 3 < B
         net, T, n = random_network(rng, groups=True, input_shape=(2, 5, 7), channels=(4, 4)), 3, 1
-    else:  # random strides and paddings, overlapping pools (composed into the kernel), stride > kernel
+    elif kind == "balanced":  # layers of similar weight sizes: two regions of the largest are less than all
         net, T, n = random_network(rng, strides=True, input_shape=(2, 7, 7), channels=(4, 6), pool=True), 2, 1
+    else:  # a 1x1 conv with stride 3 > kernel, an overlapping 3x3/1 pool composed into the next conv, T < B
+        net, T, n = _strided(rng), 2, 1
     x = random_inputs(rng, net.input.shape, net.input.bits, n)
     return convert(net, bitplanes=True), x, T
+
+
+def _strided(rng):
+    from golden import ir
+    from golden.random import calibrate
+
+    nodes = [ir.Input(name="input", inputs=(), shape=(2, 10, 10), bits=4, scale=1.0),
+             ir.Conv2d(name="c0", inputs=("input",), weight=rng.normal(0, 0.5, (4, 2, 1, 1)), stride=(3, 3)),
+             ir.QCFS(name="q0", inputs=("c0",), lam=1.0, bits=3),
+             ir.Conv2d(name="c1", inputs=("q0",), weight=rng.normal(0, 0.3, (6, 4, 3, 3)), padding=(1, 1)),
+             ir.QCFS(name="q1", inputs=("c1",), lam=1.0, bits=3),
+             ir.AvgPool2d(name="pool", inputs=("q1",), kernel=(3, 3), stride=(1, 1)),
+             ir.Conv2d(name="c2", inputs=("pool",), weight=rng.normal(0, 0.3, (4, 6, 2, 2))),
+             ir.QCFS(name="q2", inputs=("c2",), lam=1.0, bits=3),
+             ir.Flatten(name="flat", inputs=("q2",)),
+             ir.Linear(name="out", inputs=("flat",), weight=rng.normal(0, 0.3, (3, 4)))]
+    return calibrate(ir.network(nodes, name="strided"), random_inputs(rng, (2, 10, 10), 4, 32))
 
 
 def cosim(request, tmp_path, inet, x, T, shape, wplan=None, **kw):
@@ -112,7 +131,7 @@ def test_stalls_are_the_only_extra_cycles(request, tmp_path, simulator):
 
 def test_streamed_weights_double_buffered(request, tmp_path, simulator):
     """Weights that do not fit stream in per image at 16 bits per cycle, two regions."""
-    inet, x, T = network("strided")
+    inet, x, T = network("balanced")
 
     def two_regions(p):
         two = p.rows * 2 * _ceil(2 * int(weight_plan(p).layer_words.max()), 2) * p.lanes * p.weight_width
