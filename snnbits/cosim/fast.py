@@ -64,6 +64,8 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
     beats_all = prog.stream_words() if streamed else []
     period = prog.wplan.period
     logits_check = StreamChecker("logits")
+    image_check = StreamChecker("image")
+    weights_check = StreamChecker("weights")
 
     def field(word, name):
         o, w = offs[name]
@@ -77,14 +79,15 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
             budget = cycle + max_cycles
             stalls = 0
             wb, wait = 0, 0  # next weight beat; cycles until it is offered
+            offered = False
             while True:
                 if cycle >= budget:
                     obs.watchdog = f"image {len(obs.cycles)}: no 'done' within {max_cycles} cycles"
                     obs.logits.append(beats)
                     obs.writes.append(writes)
-                    obs.protocol += logits_check.violations
+                    obs.protocol += logits_check.violations + image_check.violations + weights_check.violations
                     return
-                idle = gaps and rng.random() < gaps
+                idle = gaps and rng.random() < gaps and not offered  # an offered row stays until taken
                 valid = k < len(rows) and not idle
                 ctx.set(top.image.valid, int(valid))
                 if valid:
@@ -96,12 +99,14 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
                     ctx.set(top.weights.valid, int(wvalid))
                     if wvalid:
                         ctx.set(top.weights.payload, beats_all[wb])
-                    if wvalid and ctx.get(top.weights.ready):
+                    if weights_check.sample(wvalid, bool(ctx.get(top.weights.ready)),
+                                            beats_all[wb] if wvalid else 0):
                         wb, wait = wb + 1, period - 1
                     elif wait:
                         wait -= 1
                 img_ready = ctx.get(top.image.ready)
-                took_row = valid and img_ready
+                took_row = image_check.sample(bool(valid), bool(img_ready), rows[k] if valid else 0)
+                offered = valid and not took_row
                 stalls += bool(start is not None and k < len(rows) and img_ready and not valid)
                 lv = ctx.get(top.logits.valid)
                 lword = ctx.get(top.logits.payload.as_value())
@@ -127,7 +132,7 @@ def run_fast(prog, top, pixels, *, max_cycles: int, gaps: float = 0.0, seed: int
             obs.logits.append(beats)
             obs.writes.append(writes)
         ctx.set(top.image.valid, 0)
-        obs.protocol += logits_check.violations
+        obs.protocol += logits_check.violations + image_check.violations + weights_check.violations
 
     sim = Simulator(top)
     sim.add_clock(1e-8)

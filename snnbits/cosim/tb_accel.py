@@ -8,9 +8,9 @@ observation goes).  The bench only observes; the checker on the pytest side
 compares the observation with the golden model and the cycle model.
 
 Per cycle, at the falling edge the source and the sink drive their signals;
-once the values settle (``ReadOnly``) the monitors sample: the image stream
-(a row taken), the logits stream (through a :class:`StreamChecker`), the spike
-write monitor and ``done``.  An image's cycles run from the cycle its first row
+once the values settle (``ReadOnly``) the monitors sample: every stream edge
+through a :class:`StreamChecker` (image, weights, logits: an offered beat stays,
+unchanged, until taken), the spike write monitor and ``done``.  An image's cycles run from the cycle its first row
 is taken to the cycle ``done`` is high, minus the cycles the machine waited on
 a refused logits beat or on an image row that was not offered.  The watchdog ends an image that is not done within its
 budget and records why.
@@ -45,6 +45,8 @@ class AccelTB:
         assert len(dut.trace__payload) == sum(w for _, w in self.tr.values()), "trace payload width differs"
         self.obs = Observation()
         self.logits_check = StreamChecker("logits")
+        self.image_check = StreamChecker("image")
+        self.weights_check = StreamChecker("weights")
 
     async def reset(self) -> None:
         Clock(self.dut.clk, 10, unit="ns").start()
@@ -75,6 +77,7 @@ class AccelTB:
         start, k, cycles, stalls = None, 0, 0, 0
         wbeats, period = self.case["weights"], int(self.case["period"])
         wb, wait = 0, 0
+        offered = False
         aw, dw = self.case["addr_width"], self.case["word"]
         while True:
             if cycles >= budget:
@@ -84,7 +87,8 @@ class AccelTB:
                 self.obs.writes.append(writes)
                 return False
             await FallingEdge(d.clk)
-            valid = k < len(rows) and not (self.gaps and self.rng.random() < self.gaps)
+            idle = self.gaps and self.rng.random() < self.gaps and not offered  # an offered row stays until taken
+            valid = k < len(rows) and not idle
             d.image__valid.value = int(valid)
             if valid:
                 d.image__payload.value = rows[k]
@@ -97,12 +101,14 @@ class AccelTB:
                     d.weights__payload.value = int(wbeats[wb], 16)
             await ReadOnly()
             if wbeats:
-                if wvalid and int(d.weights__ready.value):
+                if self.weights_check.sample(wvalid, bool(int(d.weights__ready.value)),
+                                             int(wbeats[wb], 16) if wvalid else 0):
                     wb, wait = wb + 1, period - 1
                 elif wait:
                     wait -= 1
             img_ready = int(d.image__ready.value)
-            took = valid and img_ready
+            took = self.image_check.sample(bool(valid), bool(img_ready), rows[k] if valid else 0)
+            offered = valid and not took
             stalls += bool(start is not None and k < len(rows) and img_ready and not valid)
             lv = int(d.logits__valid.value)
             lword = int(d.logits__payload.value) if lv else 0
@@ -142,6 +148,6 @@ async def accel_runs_images(dut) -> None:
             break
     await FallingEdge(dut.clk)
     dut.image__valid.value = 0
-    tb.obs.protocol += tb.logits_check.violations
+    tb.obs.protocol += tb.logits_check.violations + tb.image_check.violations + tb.weights_check.violations
     save_observation(tb.obs, os.environ["ACCEL_OBSERVATION"])
     assert tb.obs.watchdog is None, tb.obs.watchdog
