@@ -279,3 +279,16 @@ def test_watchdog_ends_a_stuck_run_in_bounded_time():
     short = x[:1].copy()
     obs = run_fast(prog, top, short, max_cycles=150, gaps=0.0, seed=0, rows_limit=1)
     assert obs.watchdog and "no 'done' within 150 cycles" in obs.watchdog
+
+
+def test_rtl_imports_no_model_code():
+    """rtl/ is pure Amaranth: the harness joins it with the models, never the other way round."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "rtl"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] in ("accel", "golden", "energy") for n in names), (path.name, names)
