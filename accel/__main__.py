@@ -1,5 +1,7 @@
+"""``python -m accel`` = the ``accel`` command (the front end lives in :mod:`snnbits.cli.accel`)."""
+
 import sys
 
-from accel.cli import main
+from snnbits.cli.accel import main
 
 sys.exit(main())

@@ -13,9 +13,11 @@ value lands in ``SweepPoint.energy_pj`` and in every table and file.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import csv
 import json
 import os
+import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -81,12 +83,21 @@ def point(stats: NetworkStats, energy: Callable | None = None) -> SweepPoint:
 
 # ------------------------------------------------------------------ workers
 
+#: seconds to wait for a cluster scheduler to answer before giving up
+CLUSTER_TIMEOUT_S = 10
+
 _PROFILE: NetworkProfile | None = None
 
 
 def _init_worker(prof: NetworkProfile) -> None:
     global _PROFILE
     _PROFILE = prof
+    # Ctrl-C reaches the whole process group: the parent alone handles it (cancels the
+    # queue, waits for the shapes in flight), so workers never die mid-task with a traceback.
+    # The parent forks with SIGINT blocked, so none arrives before it is ignored here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _eval_local(cfg: ArrayConfig, energy) -> SweepPoint:
@@ -95,6 +106,19 @@ def _eval_local(cfg: ArrayConfig, energy) -> SweepPoint:
 
 def _eval_with(prof: NetworkProfile, cfg: ArrayConfig, energy) -> SweepPoint:
     return point(evaluate(prof, cfg), energy)
+
+
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Hold back SIGINT in this thread (a Ctrl-C meanwhile is delivered on exit)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def parse_shapes(rows, cols) -> list[tuple[int, int]]:
@@ -114,7 +138,10 @@ def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
             import ray
         except ImportError:
             raise AccelError(f"--cluster {address}: Ray is not installed (pip install 'ray[default]')") from None
-        ray.init(address=None if address == "ray" else address, ignore_reinit_error=True)
+        try:
+            ray.init(address=None if address == "ray" else address, ignore_reinit_error=True)
+        except (ConnectionError, OSError, TimeoutError, ValueError) as e:
+            raise AccelError(f"--cluster {address}: cannot connect to Ray ({type(e).__name__}: {e})") from None
         ref = ray.put(prof)
         remote = ray.remote(_eval_with)
         pending = {remote.remote(ref, c, energy): i for i, c in enumerate(cfgs)}
@@ -131,7 +158,12 @@ def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
     except ImportError:
         raise AccelError(f"--cluster {address}: Dask is not installed (pip install 'dask[distributed]'); "
                          "use ray://HOST:PORT for Ray") from None
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=CLUSTER_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001 - refused, timed out, or something that is no Dask scheduler answered
+        raise AccelError(f"--cluster {address}: no Dask scheduler answered within {CLUSTER_TIMEOUT_S} s "
+                         f"({type(e).__name__}: {str(e)[:200]})") from None
+    with client:
         [pf] = client.scatter([prof], broadcast=True)
         futs = {client.submit(_eval_with, pf, c, energy, pure=False): i for i, c in enumerate(cfgs)}
         out = [None] * len(cfgs)
@@ -170,12 +202,16 @@ def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | Non
                     progress()
         else:
             points = [None] * len(cfgs)
-            with cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(prof,)) as ex:
-                futs = {ex.submit(_eval_local, c, energy): i for i, c in enumerate(cfgs)}
+            ex = cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(prof,))
+            try:
+                with _sigint_blocked():  # workers start here
+                    futs = {ex.submit(_eval_local, c, energy): i for i, c in enumerate(cfgs)}
                 for f in cf.as_completed(futs):
                     points[futs[f]] = f.result()
                     if progress:
                         progress()
+            finally:  # on an error or Ctrl-C: drop the queue, and leave no worker behind
+                ex.shutdown(wait=True, cancel_futures=True)
     points.sort(key=lambda p: (p.pes, p.rows))
     front = pareto_front(points)
     return [p if not f else _with(p, pareto=True) for p, f in zip(points, front)]

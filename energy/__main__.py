@@ -1,7 +1,7 @@
-"""``python -m energy`` = the ``energy`` command."""
+"""``python -m energy`` = the ``energy`` command (the front end lives in :mod:`snnbits.cli.energy`)."""
 
 import sys
 
-from .cli import main
+from snnbits.cli.energy import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from accel.cli import main
+from snnbits.cli.accel import main
 from golden import accuracy, datasets, ir
 from golden.convert import convert
 from golden.random import random_network

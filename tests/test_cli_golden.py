@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from accel.cli import main
+from snnbits.cli.accel import main
 from golden import ir, trace
 from golden.convert import convert
 from golden.random import random_inputs, random_network

@@ -2,17 +2,22 @@
 
 import json
 
+import pytest
 
-from accel.cli import main
+from snnbits.cli.accel import main
+
+pytestmark = pytest.mark.slow  # each test runs most of the demo (tens of seconds)
 
 FAST = ["--rows", "1,2", "--cols", "1,2", "--no-plots"]
 
 
-def test_interrupted_demo_leaves_no_output_folder(tmp_path, monkeypatch):
+def test_interrupted_demo_leaves_the_previous_run(tmp_path, monkeypatch):
     import energy.report
 
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "demo-out"
     out.mkdir()
+    (out / ".snnbits-demo").write_text("")
     (out / "summary.md").write_text("previous complete run\n")
 
     def interrupted(*a, **k):
@@ -21,8 +26,7 @@ def test_interrupted_demo_leaves_no_output_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(energy.report, "energy_report", interrupted)
     assert main(["demo", "--out", str(out), "--cosim-images", "0", *FAST]) == 130
     assert (out / "summary.md").read_text() == "previous complete run\n"  # untouched
-    partial = tmp_path / "demo-out.partial"
-    assert partial.is_dir() and not (partial / "summary.md").exists()  # clearly incomplete
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-out"]  # no half-built folder left
 
 
 def test_demo_without_simulator_skips_cosim_with_a_message(tmp_path, monkeypatch, capsys):
@@ -36,7 +40,7 @@ def test_demo_without_simulator_skips_cosim_with_a_message(tmp_path, monkeypatch
     assert summary["cosim"]["status"] == "skipped"
     assert "apt-get install -y iverilog" in (out / "summary.md").read_text()
     assert summary["accuracy"]["mismatches"] == 0
-    assert not (tmp_path / "o.partial").exists()
+    assert (out / ".snnbits-demo").is_file() and [p.name for p in tmp_path.iterdir()] == ["o"]
     assert "skipped" in capsys.readouterr().out
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from energy.cli import main
+from snnbits.cli.energy import main
 from energy.counts import COMPUTE_CATEGORIES, MEMORY_CATEGORIES
 from golden import ir, trace
 from golden.convert import convert

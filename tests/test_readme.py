@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
+#: README commands that take minutes (the slow tier)
+SLOW = ("accel demo", "accel accuracy")
+
+
 def shell_commands() -> list[str]:
     cmds = []
     for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
@@ -61,7 +65,8 @@ def test_readme_has_commands():
     assert any(c.startswith("accel run") for c in cmds) and any(c.startswith("energy report") for c in cmds)
 
 
-@pytest.mark.parametrize("cmd", shell_commands())
+@pytest.mark.parametrize("cmd", [pytest.param(c, marks=pytest.mark.slow) if c.startswith(SLOW) else c
+                                 for c in shell_commands()])
 def test_readme_command(cmd, workdir):
     if "--cluster" in cmd:
         try:
@@ -84,7 +89,8 @@ def test_readme_command(cmd, workdir):
         out = workdir / "demo-out"
         for f in ("summary.md", "accuracy.png", "energy.png", "sweep.png", "trace.npz", "energy.json"):
             assert (out / f).is_file(), f
-        assert not (workdir / "demo-out.partial").exists()
+        assert (out / ".snnbits-demo").is_file()
+        assert not [p for p in workdir.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
 def test_readme_python_import_snippet(workdir):

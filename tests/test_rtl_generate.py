@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from accel import cmd_rtl
+from snnbits.cli.accel import rtl as cmd_rtl
+from snnbits.cli.dispatch import UsageError
 from rtl.generate import generate_verilog
 from rtl.pe import Comparator, NeuronPE
 
@@ -67,8 +68,8 @@ def test_cli_rtl_writes_every_pe(tmp_path, capsys):
     assert _ports((tmp_path / "comparator.v").read_text(), "comparator")["t"] == 2
 
 
-def test_cli_rtl_reports_bad_widths(tmp_path, capsys):
-    args = _parse(["rtl", "--out", str(tmp_path), "--acc-width", "0"])
-    assert args.func(args) == 2
-    assert capsys.readouterr().err.strip() == "accel rtl: acc_width must be a positive integer, not 0"
+def test_cli_rtl_reports_bad_widths(tmp_path):
+    args = _parse(["rtl", "--out", str(tmp_path), "--acc-width", "8", "--in-width", "9"])
+    with pytest.raises(UsageError, match=r"accel rtl: in_width must not exceed acc_width \(8\), not 9"):
+        args.func(args)
     assert not list(tmp_path.iterdir())

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel.cli import main as accel_main
+from snnbits.cli.accel import main as accel_main
 from energy.report import report_from_files
 from golden import datasets, ir, npzio, trace
 from golden.convert import MAX_FOLDED, convert

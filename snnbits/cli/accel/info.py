@@ -9,8 +9,8 @@ from rich.table import Table
 
 from golden.convert import convert
 
-from .cmd_run import add_model_options
-from .ui import console
+from .run import add_model_options
+from snnbits.cli.ui import console, esc
 
 
 def register(sub) -> None:
@@ -61,25 +61,27 @@ def info_table(inet, verbose: bool = False) -> Table:
     """A rich table of :func:`layer_rows`."""
     rows = layer_rows(inet)
     net = inet
-    t = Table(title=f"{net.name}: B = {inet.bits} (T = {inet.bits} steps), {inet.weight_bits}-bit weights, "
+    t = Table(title=f"{esc(net.name)}: B = {inet.bits} (T = {inet.bits} steps), {inet.weight_bits}-bit weights, "
                     f"input {inet.input.shape} x {inet.input.bits}-bit" + (" as bit planes" if inet.bitplanes else ""))
     cols = ["layer", "shape", "fan-in", "sources"] + (["folded nodes"] if verbose else []) + ["S", "w bits", "syn bits", "acc bits"]
     for col in cols:
         t.add_column(col, justify="right" if col in ("fan-in", "w bits", "syn bits", "acc bits") else "left", overflow="fold")
     for r in rows:
         S = str(r["S_min"]) if r["S_min"] == r["S_max"] else f"{r['S_min']}..{r['S_max']}"
-        cells = [r["name"] + (" (logits)" if r["kind"] == "output" else ""), "x".join(map(str, r["shape"])),
-                 str(r["fan_in"]), ", ".join(r["sources"])]
-        cells += [", ".join(r["folded"])] if verbose else []
+        cells = [esc(r["name"]) + (" (logits)" if r["kind"] == "output" else ""), "x".join(map(str, r["shape"])),
+                 str(r["fan_in"]), esc(", ".join(r["sources"]))]
+        cells += [esc(", ".join(r["folded"]))] if verbose else []
         cells += [S, str(r["weight_bits"]), str(r["syn_bits"]), str(r["acc_bits"])]
         t.add_row(*cells)
     return t
 
 
 def run(args) -> int:
-    from golden.models import load_model
+    from golden.ir import load
 
-    inet = convert(load_model(args.model), weight_bits=args.weight_bits, bitplanes=args.bitplanes)
+    from snnbits.cli.args import model_path
+
+    inet = convert(load(model_path(args.model)), weight_bits=args.weight_bits, bitplanes=args.bitplanes)
     if args.json:
         print(json.dumps(info_json(inet), indent=1))
     else:

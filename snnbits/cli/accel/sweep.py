@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 from rich.table import Table
 
-from .errors import AccelError
-
-
-def _sizes(option: str):
-    def parse(text: str) -> list[int]:
-        try:
-            vals = [int(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} takes comma-separated positive integers, not {text!r}") from None
-        if not vals or any(v < 1 for v in vals):
-            raise argparse.ArgumentTypeError(f"{option} takes comma-separated positive integers, not {text!r}")
-        return vals
-
-    return parse
+from accel.errors import AccelError
+from accel.sweep import CLUSTER_TIMEOUT_S
+from snnbits.cli.args import (MAX_ARRAY_DIM, MAX_SHAPES, cluster_address, int_in, int_list_in, model_path,
+                              positive_float)
+from snnbits.cli.dispatch import UsageError
+from snnbits.cli.output import FILE_HELP, check_distinct, check_file, writing
+from snnbits.cli.ui import esc, plot_text
 
 
 def register(sub) -> None:
-    from .cmd_run import add_model_options
+    from .run import add_image_options, add_model_options
 
     p = sub.add_parser(
         "sweep",
@@ -39,34 +31,34 @@ def register(sub) -> None:
         epilog="Example: accel sweep --random 4 --rows 1,2,4,8,16 --cols 1,2,4,8,16 --plot sweep.png",
     )
     add_model_options(p)
-    p.add_argument("--rows", type=_sizes("--rows"), default=[1, 2, 4, 8, 16], metavar="R,R,...",
-                   help="PE rows to try (default: 1,2,4,8,16)")
-    p.add_argument("--cols", type=_sizes("--cols"), default=[1, 2, 4, 8, 16], metavar="C,C,...",
-                   help="PE columns to try (default: 1,2,4,8,16)")
+    p.add_argument("--rows", type=int_list_in(1, MAX_ARRAY_DIM), default=[1, 2, 4, 8, 16], metavar="R,R,...",
+                   help=f"PE rows to try, each 1..{MAX_ARRAY_DIM} (default: 1,2,4,8,16); at most {MAX_SHAPES} "
+                        "shapes (rows x cols) per sweep")
+    p.add_argument("--cols", type=int_list_in(1, MAX_ARRAY_DIM), default=[1, 2, 4, 8, 16], metavar="C,C,...",
+                   help=f"PE columns to try, each 1..{MAX_ARRAY_DIM} (default: 1,2,4,8,16)")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="accelerator TOML (default: the bundled accel/configs/default.toml); rows/cols are swept")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--trace", type=Path, metavar="FILE", help="trace written by 'accel run' from MODEL")
-    g.add_argument("--input", type=Path, metavar="FILE", help="pixel codes (.npy, or .npz with 'x') to simulate")
-    g.add_argument("--random", type=int, metavar="N", help="simulate N random images (default: 4)")
-    g.add_argument("--digits", type=int, nargs="?", const=-1, metavar="N", help="simulate the bundled digits test split")
-    p.add_argument("--seed", type=int, default=0, help="seed for --random (default: 0)")
-    p.add_argument("-T", "--steps", type=int, default=None, metavar="T", help="time steps when simulating (default: B)")
-    p.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ",
-                   help="clock for latency (default: the config's [clock] mhz)")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: all cores)")
-    p.add_argument("--cluster", metavar="ADDRESS",
-                   help="run on a Dask scheduler (tcp://host:8786) or Ray (ray://host:10001) instead (optional extras)")
+    add_image_options(p, random_default="; the default, with N = 4", group=g)
+    p.add_argument("--clock-mhz", type=positive_float(1e6), default=None, metavar="MHZ",
+                   help="clock for latency, 0 < MHZ <= 1e6 (default: the config's [clock] mhz)")
+    p.add_argument("--workers", type=int_in(1, 1024), default=None, metavar="N",
+                   help="local processes, 1..1024 (default: all cores)")
+    p.add_argument("--cluster", type=cluster_address, metavar="ADDRESS",
+                   help="run on a Dask scheduler (tcp://host:8786) or Ray (ray://host:10001) instead (optional extras); "
+                        f"a scheduler that does not answer within {CLUSTER_TIMEOUT_S} s is an error")
     p.add_argument("--costs", type=Path, default=None, metavar="FILE",
                    help="energy cost table for the energy column (default: the bundled 45 nm table; see energy report)")
     p.add_argument("--no-energy", action="store_true", help="leave out the energy per inference")
-    p.add_argument("--csv", type=Path, metavar="FILE", help="write every point as CSV")
-    p.add_argument("--json", type=Path, metavar="FILE", help="write every point as JSON")
-    p.add_argument("--plot", type=Path, metavar="PNG", help="plot cycles against PEs with the Pareto front")
+    p.add_argument("--csv", type=Path, metavar="FILE", help=f"write every point as CSV ({FILE_HELP})")
+    p.add_argument("--json", type=Path, metavar="FILE", help=f"write every point as JSON ({FILE_HELP})")
+    p.add_argument("--plot", type=Path, metavar="PNG",
+                   help=f"plot cycles against PEs with the Pareto front (needs matplotlib; {FILE_HELP})")
     p.set_defaults(func=run)
 
 
-def _inputs(args, inet, net):
+def _inputs(args, inet):
     """(SimResult, description) from --trace or by simulating the requested images."""
     from golden import trace as gtrace
     from golden.simulate import simulate
@@ -79,40 +71,41 @@ def _inputs(args, inet, net):
                              f"bitplanes={inet.bitplanes}; pass the same --weight-bits/--bitplanes")
         gtrace.check_matches(tr, inet, f"trace file {args.trace}")
         return tr.result, f"trace {args.trace}"
-    from .cmd_run import get_inputs
+    from .run import get_inputs
 
-    if args.digits is not None:
-        from golden.datasets import digits_test
-
-        x = digits_test().x
-        x = x if args.digits < 0 else x[: args.digits]
-        return simulate(inet, x, T=args.steps), f"{len(x)} digits test image(s)"
-    if args.input is None and args.random is None:
+    if args.input is None and args.random is None and args.digits is None:
         args.random = 4
-    x, _ = get_inputs(args, net)
-    return simulate(inet, x, T=args.steps), f"{len(x)} simulated image(s)"
+    x, _, source = get_inputs(args, inet)
+    what = f"{len(x)} digits test image(s)" if args.digits is not None else f"{len(x)} simulated image(s)"
+    return simulate(inet, x, T=args.steps), what
 
 
 def run(args) -> int:
     import dataclasses
 
     from golden.convert import convert
-    from golden.models import load_model
+    from golden.ir import load
 
-    from . import sweep as sw
-    from .config import load_config
-    from .model import check_fits, profile
-    from .ui import console, progress
+    from accel import sweep as sw
+    from accel.config import load_config
+    from accel.model import check_fits, profile
+    from snnbits.cli.ui import console, progress
 
+    model = model_path(args.model)
+    outputs = {"--csv": args.csv, "--json": args.json, "--plot": args.plot}
+    for option, path in outputs.items():
+        if path is not None:
+            check_file(path, option, inputs=[model, args.trace, args.input, args.config, args.costs])
+    check_distinct(outputs)
+    shapes = sw.parse_shapes(args.rows, args.cols)
+    if len(shapes) > MAX_SHAPES:
+        raise UsageError(f"--rows/--cols: {len(shapes):,} array shapes; a sweep evaluates at most {MAX_SHAPES:,}")
     cfg = load_config(args.config)
     if args.clock_mhz is not None:
-        if not args.clock_mhz > 0:
-            raise AccelError(f"sweep: --clock-mhz must be positive, not {args.clock_mhz}")
         cfg = dataclasses.replace(cfg, clock_mhz=args.clock_mhz)
-    shapes = sw.parse_shapes(args.rows, args.cols)
-    net = load_model(args.model)
+    net = load(model)
     inet = convert(net, weight_bits=args.weight_bits, bitplanes=args.bitplanes)
-    res, what = _inputs(args, inet, net)
+    res, what = _inputs(args, inet)
     t0 = time.perf_counter()
     prof = profile(inet, res)
     check_fits(prof, cfg)  # before the progress bar: a user error prints cleanly
@@ -122,16 +115,22 @@ def run(args) -> int:
                           progress=lambda: bar.advance(task), energy=energy_hook(args.costs, args.no_energy))
     secs = time.perf_counter() - t0
 
-    print_points(points, cfg, title=f"{net.name}: {what}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
+    print_points(points, cfg, title=f"{esc(net.name)}: {esc(what)}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
     console.print(f"{len(points)} configurations in {secs:.2f} s ({len(points) / secs:.1f} configs/s)")
     meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": what, "T": res.T, "images": prof.images,
             "clock_mhz": cfg.clock_mhz, "config": str(cfg.source), "dataflow": cfg.dataflow}
     if args.csv:
-        console.print(f"wrote {sw.write_csv(points, args.csv)}")
+        with writing(args.csv, "--csv") as tmp:
+            sw.write_csv(points, tmp)
+        console.print(f"wrote {esc(args.csv)}")
     if args.json:
-        console.print(f"wrote {sw.write_json(points, args.json, meta)}")
+        with writing(args.json, "--json") as tmp:
+            sw.write_json(points, tmp, meta)
+        console.print(f"wrote {esc(args.json)}")
     if args.plot:
-        console.print(f"wrote {sw.plot(points, args.plot, title=f'{net.name}: PE-array sweep, per inference')}")
+        with writing(args.plot, "--plot") as tmp:
+            sw.plot(points, tmp, title=f"{plot_text(net.name)}: PE-array sweep, per inference")
+        console.print(f"wrote {esc(args.plot)}")
     return 0
 
 
@@ -150,7 +149,7 @@ def energy_hook(costs=None, disabled: bool = False):
 def print_points(points, cfg, title: str) -> None:
     """Print sweep points as a rich table (also used by ``accel demo``)."""
 
-    from .ui import console
+    from snnbits.cli.ui import console
 
     t = Table(title=f"{title} (* Pareto front)",
               caption="us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights (shown when nonzero); "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .counts import COMPUTE_CATEGORIES, MEMORY_CATEGORIES
-from .errors import EnergyError
-from .report import EnergyReport
+from energy.counts import COMPUTE_CATEGORIES, MEMORY_CATEGORIES
+from energy.errors import EnergyError
+from energy.report import EnergyReport
+from snnbits.cli.ui import plot_text
 
 
 def plot_report(rep: EnergyReport, path) -> Path:
@@ -52,7 +53,7 @@ def plot_report(rep: EnergyReport, path) -> Path:
     ax3.set_ylabel("energy per image (pJ)")
     ax3.set_title("all methods")
     ax3.legend(fontsize=8)
-    fig.suptitle(f"{rep.model_name}: {rep.costs_name}", fontsize=9)
+    fig.suptitle(f"{plot_text(rep.model_name)}: {plot_text(rep.costs_name)}", fontsize=9)
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=120)

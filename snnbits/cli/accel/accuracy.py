@@ -12,6 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
+from snnbits.cli.args import MAX_BASELINE_T, MODEL_HELP, int_in, model_path
+from snnbits.cli.output import FILE_HELP, check_distinct, check_file, write_text, writing
+from snnbits.cli.ui import console, esc, plot_text, progress
+
 
 def register(subparsers) -> None:
     """Add the ``accuracy`` subcommand to an argparse ``subparsers`` object."""
@@ -22,23 +26,22 @@ def register(subparsers) -> None:
                     "split: float QCFS ANN, integer ANN, bit-serial SNN for T = 1..B, the rate-coded "
                     "QCFS baseline, the Table 4 ablation and the spiking activity per layer.",
     )
-    p.add_argument("model", nargs="?", type=Path, default=None, metavar="MODEL",
-                   help="model file (.npz, snnbits-model); default: the bundled golden/data/default.npz")
-    p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits of the integer network (default: 8)")
-    p.add_argument("--rate-T", type=int, nargs="+", default=None, metavar="T",
-                   help="time steps of the rate-coded QCFS baseline (default: 1 2 4 8 16 32)")
-    p.add_argument("--ablation-T", type=int, nargs="+", default=None, metavar="T",
-                   help="time steps of the Table 4 ablation (default: 1 2 4 8 16)")
-    p.add_argument("--compare", type=Path, default=None, metavar="MODEL2",
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
+    p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits of the integer network, 2..24 (default: 8)")
+    p.add_argument("--rate-T", type=int_in(1, MAX_BASELINE_T), nargs="+", default=None, metavar="T",
+                   help=f"time steps of the rate-coded QCFS baseline, each 1..{MAX_BASELINE_T} (default: 1 2 4 8 16 32)")
+    p.add_argument("--ablation-T", type=int_in(1, MAX_BASELINE_T), nargs="+", default=None, metavar="T",
+                   help=f"time steps of the Table 4 ablation, each 1..{MAX_BASELINE_T} (default: 1 2 4 8 16)")
+    p.add_argument("--compare", default=None, metavar="MODEL2",
                    help="a second model (e.g. trained without the bit regularizer) to compare with")
-    p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE",
+                   help=f"also write the results as JSON ({FILE_HELP})")
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
-                   help="also plot accuracy vs T and spikes per layer (needs matplotlib)")
+                   help=f"also plot accuracy vs T and spikes per layer (needs matplotlib; {FILE_HELP})")
     p.set_defaults(func=run)
 
 
-def _evaluate(path, args, console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _evaluate(path, args):
 
     from golden import accuracy, datasets, ir
     from golden.convert import convert
@@ -53,14 +56,20 @@ def _evaluate(path, args, console):
         )
     test = datasets.digits_test()
     inet = convert(net, weight_bits=args.weight_bits)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as prog:
+    with progress() as prog:
         rate_T = accuracy.RATE_T if args.rate_T is None else tuple(args.rate_T)
         ablation_T = accuracy.ABLATION_T if args.ablation_T is None else tuple(args.ablation_T)
-        task = prog.add_task(f"{path.name}", total=accuracy.steps(inet, rate_T, ablation_T))
+        task = prog.add_task(esc(path.name), total=accuracy.steps(inet, rate_T, ablation_T))
         return accuracy.evaluate(net, test.x, test.y, inet=inet, weight_bits=args.weight_bits,
                                  rate_T=rate_T, ablation_T=ablation_T,
-                                 progress=lambda what: prog.update(task, advance=1, description=f"{path.name}: {what}"))
+                                 progress=lambda what: prog.update(task, advance=1, description=f"{esc(path.name)}: {esc(what)}"))
+
+
+def for_plot(rep):
+    """The report with its model name safe for a matplotlib label (a name may hold ``$...$``)."""
+    import dataclasses
+
+    return dataclasses.replace(rep, model=plot_text(rep.model))
 
 
 def _pct(v: float) -> str:
@@ -75,7 +84,7 @@ def print_report(rep, console) -> None:
     from rich.table import Table
 
     B = rep.bits
-    t = Table(title=f"{rep.model}: accuracy on {rep.images} digits test images (B = {B}, {rep.weight_bits}-bit weights)")
+    t = Table(title=f"{esc(rep.model)}: accuracy on {rep.images} digits test images (B = {B}, {rep.weight_bits}-bit weights)")
     t.add_column("network")
     t.add_column("T", justify="right")
     t.add_column("accuracy", justify="right")
@@ -112,7 +121,7 @@ def print_report(rep, console) -> None:
     t.add_column("spikes / image", justify="right")
     t.add_column("rate", justify="right")
     for a in rep.activity:
-        t.add_row(a.name, str(a.neurons), f"{a.spikes_per_image:.1f}", f"{100 * a.rate:.1f} %")
+        t.add_row(esc(a.name), str(a.neurons), f"{a.spikes_per_image:.1f}", f"{100 * a.rate:.1f} %")
     t.add_row("total", str(sum(a.neurons for a in rep.activity)), f"{rep.spikes_per_image:.1f}", "")
     console.print(t)
     style = "green" if rep.mismatches == 0 and rep.code_mismatches == 0 else "bold red"
@@ -125,20 +134,23 @@ def print_report(rep, console) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the tables, write ``--json`` / ``--plot``.  Returns 0, or 1 if the
     SNN disagrees with the integer ANN anywhere."""
-    from rich.console import Console
-
     from golden import accuracy
 
-    console = Console()
-    model = args.model if args.model is not None else accuracy.DEFAULT_MODEL
-    rep = _evaluate(model, args, console)
+    model = model_path(args.model)
+    args.compare = None if args.compare is None else model_path(args.compare, "--compare")
+    outputs = {"--json": args.json, "--plot": args.plot}
+    for option, path in outputs.items():
+        if path is not None:
+            check_file(path, option, inputs=[model, args.compare])
+    check_distinct(outputs)
+    rep = _evaluate(model, args)
     print_report(rep, console)
     other = None
     if args.compare is not None:
-        other = _evaluate(args.compare, args, console)
+        other = _evaluate(args.compare, args)
         print_report(other, console)
         console.print(
-            f"spikes per image: {rep.model} {rep.spikes_per_image:.1f}, {other.model} {other.spikes_per_image:.1f} "
+            f"spikes per image: {esc(rep.model)} {rep.spikes_per_image:.1f}, {esc(other.model)} {other.spikes_per_image:.1f} "
             f"({other.spikes_per_image / max(rep.spikes_per_image, 1e-9):.2f}x); SNN accuracy at T = {rep.bits}: "
             f"{_pct(rep.snn[rep.bits])} vs {_pct(other.snn[other.bits])}"
         )
@@ -146,10 +158,11 @@ def run(args: argparse.Namespace) -> int:
         doc = {"model": str(model), "report": rep.to_dict()}
         if other is not None:
             doc["compare"] = {"model": str(args.compare), "report": other.to_dict()}
-        args.json.write_text(json.dumps(doc, indent=1))
-        console.print(f"wrote {args.json}")
+        write_text(args.json, "--json", json.dumps(doc, indent=1))
+        console.print(f"wrote {esc(args.json)}")
     if args.plot is not None:
-        accuracy.plot(rep, args.plot, compare=other)
-        console.print(f"wrote {args.plot}")
+        with writing(args.plot, "--plot") as tmp:
+            accuracy.plot(for_plot(rep), tmp, compare=None if other is None else for_plot(other))
+        console.print(f"wrote {esc(args.plot)}")
     bad = any(r.mismatches or r.code_mismatches for r in (rep, other) if r is not None)
     return 1 if bad else 0

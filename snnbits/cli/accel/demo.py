@@ -13,8 +13,11 @@ Stages (each prints what it measured; every number comes from this run):
 6. co-simulate a few test images through the RTL PE array (skipped, with a
    message, when no simulator is installed): spikes == golden, cycles == model.
 
-Everything lands in ``OUT.partial`` and is renamed to ``OUT`` only when all stages
-are done, so an interrupted run never leaves a folder that looks complete.
+Everything is built in a temporary folder next to ``OUT`` and swapped in for ``OUT``
+only when all stages are done (:func:`snnbits.cli.output.building`): an interrupted
+or failed run leaves ``OUT`` as it was.  An existing ``OUT`` is replaced only if an
+earlier ``accel demo`` made it (it holds the marker file ``.snnbits-demo``) or if it is
+empty; any other folder is refused before any work starts.
 """
 
 from __future__ import annotations
@@ -26,10 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .ui import console, progress
+from accel.config import DEFAULT_CONFIG
+from snnbits.cli.args import MAX_ARRAY_DIM, MODEL_HELP, int_in, int_list_in, model_path
+from snnbits.cli.dispatch import UsageError
+from snnbits.cli.output import building, check_folder
+from snnbits.cli.ui import console, esc, plot_text, progress
 
-SHAPES = "1,2,4,8,16"
-SMALL_CONFIG = Path(__file__).resolve().parent / "configs" / "small.toml"
+#: the file that marks a folder as made by ``accel demo`` (and so replaceable by it)
+MARKER = ".snnbits-demo"
+
+SHAPES = [1, 2, 4, 8, 16]
+#: most test images ``--cosim-images`` runs through the RTL (each takes seconds of simulation)
+MAX_COSIM_IMAGES = 64
+SMALL_CONFIG = DEFAULT_CONFIG.with_name("small.toml")
 
 
 def register(sub) -> None:
@@ -41,19 +53,20 @@ def register(sub) -> None:
         "sweep.csv/.json/.png, cosim.json.",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="?", default="default", metavar="MODEL",
-                   help="model file (default: the bundled digits model); its input must match the digits data")
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL",
+                   help=MODEL_HELP + "; its input must match the digits data")
     p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
-                   help="output folder (default: ./demo-out; replaced when the run completes)")
-    from .cmd_sweep import _sizes
-
-    p.add_argument("--rows", type=_sizes("--rows"), default=SHAPES, metavar="R,R,...",
-                   help=f"array rows to sweep (default: {SHAPES})")
-    p.add_argument("--cols", type=_sizes("--cols"), default=SHAPES, metavar="C,C,...",
-                   help=f"array columns to sweep (default: {SHAPES})")
-    p.add_argument("--cosim-images", type=int, default=2, metavar="N",
-                   help="test images co-simulated through the RTL array (default: 2; 0 skips)")
-    p.add_argument("--cosim-shape", default="4x4", metavar="RxC", help="PE array shape for the co-simulation (default: 4x4)")
+                   help=f"output folder (default: ./demo-out), swapped in when the run completes; an existing "
+                        f"folder is replaced only if an earlier demo made it (it holds {MARKER}) or it is empty; "
+                        "missing parent folders are created")
+    p.add_argument("--rows", type=int_list_in(1, MAX_ARRAY_DIM), default=SHAPES, metavar="R,R,...",
+                   help=f"array rows to sweep, each 1..{MAX_ARRAY_DIM} (default: {','.join(map(str, SHAPES))})")
+    p.add_argument("--cols", type=int_list_in(1, MAX_ARRAY_DIM), default=SHAPES, metavar="C,C,...",
+                   help=f"array columns to sweep, each 1..{MAX_ARRAY_DIM} (default: {','.join(map(str, SHAPES))})")
+    p.add_argument("--cosim-images", type=int_in(0, MAX_COSIM_IMAGES), default=2, metavar="N",
+                   help=f"test images co-simulated through the RTL array, 0..{MAX_COSIM_IMAGES} (default: 2; 0 skips)")
+    p.add_argument("--cosim-shape", default="4x4", metavar="RxC",
+                   help="PE array shape for the co-simulation, 1..64 rows and columns (default: 4x4)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
     p.set_defaults(func=run)
 
@@ -74,26 +87,46 @@ def _plots_available(args) -> bool:
     return True
 
 
+def _cosim_shape(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--cosim-shape must look like 4x4, not {text!r}") from None
+    if not (1 <= rows <= 64 and 1 <= cols <= 64):
+        raise UsageError(f"--cosim-shape must have 1..64 rows and columns, not {text!r}")
+    return rows, cols
+
+
 def run(args) -> int:
+    args.model = model_path(args.model)
+    out = check_folder(args.out, "--out", MARKER, inputs=[args.model])
+    _cosim_shape(args.cosim_shape)
+    with building(args.out, "--out", MARKER, note="made by 'accel demo'; the next 'accel demo' into this folder "
+                                                "replaces it\n") as partial:
+        summary = _build(args, partial)
+    console.rule()
+    console.print(f"[bold]done in {summary['seconds']:.0f} s; everything is in {esc(out)}[/bold] "
+                  f"(summary.md, widths.json, accuracy.*, trace.npz, energy.*, sweep.*"
+                  f"{', cosim.json' if summary['cosim']['status'] == 'ran' else ''})")
+    return 0
+
+
+def _build(args, partial: Path) -> dict:
+    """Run every stage, writing into ``partial``; return the summary."""
     from golden import datasets, trace
     from golden.convert import convert
     from golden.errors import GoldenError
-    from golden.models import load_model, resolve
+    from golden.ir import load
 
-    out: Path = args.out
-    partial = out.with_name(out.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
     plots = _plots_available(args)
     t_start = time.perf_counter()
-    summary: dict = {"model_file": str(resolve(args.model))}
+    summary: dict = {"model_file": str(args.model)}
 
     # 1. conversion -------------------------------------------------------------
     console.rule("[bold]1. conversion")
-    from .cmd_info import info_json, info_table
+    from .info import info_json, info_table
 
-    net = load_model(args.model)
+    net = load(args.model)
     inet = convert(net)
     console.print(info_table(inet))
     _write_json(partial / "widths.json", info_json(inet))
@@ -110,7 +143,8 @@ def run(args) -> int:
     console.rule("[bold]2. accuracy on the digits test split")
     from golden import accuracy
 
-    from .cmd_accuracy import print_report as print_accuracy
+    from .accuracy import for_plot
+    from .accuracy import print_report as print_accuracy
 
     with progress() as bar:
         task = bar.add_task("accuracy", total=accuracy.steps(inet))
@@ -119,7 +153,7 @@ def run(args) -> int:
     print_accuracy(acc, console)
     _write_json(partial / "accuracy.json", acc.to_dict())
     if plots:
-        accuracy.plot(acc, partial / "accuracy.png")
+        accuracy.plot(for_plot(acc), partial / "accuracy.png")
     summary["accuracy"] = acc.to_dict()
 
     # 3. traces -----------------------------------------------------------------
@@ -142,7 +176,7 @@ def run(args) -> int:
 
     # 4. energy -----------------------------------------------------------------
     console.rule("[bold]4. energy (45 nm)")
-    from energy.cli import print_table, to_csv
+    from snnbits.cli.energy.render import print_table, to_csv
     from energy.costs import load_costs
     from energy.report import energy_report, to_json
 
@@ -152,7 +186,7 @@ def run(args) -> int:
     _write_json(partial / "energy.json", ej)
     (partial / "energy.csv").write_text(to_csv(rep))
     if plots:
-        from energy.plot import plot_report
+        from snnbits.cli.energy.plot import plot_report
 
         plot_report(rep, partial / "energy.png")
     summary["energy"] = {"ours_compute_pj_per_image": rep.ours.compute_energy_pj_per_image,
@@ -161,10 +195,10 @@ def run(args) -> int:
 
     # 5. sweep ------------------------------------------------------------------
     console.rule("[bold]5. PE-array sweep (cycle model)")
-    from . import sweep as sw
-    from .cmd_sweep import energy_hook, print_points
-    from .config import load_config
-    from .model import check_fits, profile
+    from accel import sweep as sw
+    from .sweep import energy_hook, print_points
+    from accel.config import load_config
+    from accel.model import check_fits, profile
 
     cfg = load_config(SMALL_CONFIG)  # SRAMs sized for a small network (the default is sized for VGG16)
     shapes = sw.parse_shapes(args.rows, args.cols)
@@ -173,13 +207,13 @@ def run(args) -> int:
     with progress() as bar:
         task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))
         points = sw.sweep(prof, cfg, shapes, progress=lambda: bar.advance(task), energy=energy_hook())
-    print_points(points, cfg, title=f"{net.name}: {len(test)} digits images, per inference at {cfg.clock_mhz:g} MHz")
+    print_points(points, cfg, title=f"{esc(net.name)}: {len(test)} digits images, per inference at {cfg.clock_mhz:g} MHz")
     meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": "digits test split", "T": res.T,
             "images": prof.images, "clock_mhz": cfg.clock_mhz, "config": str(cfg.source)}
     sw.write_csv(points, partial / "sweep.csv")
     sw.write_json(points, partial / "sweep.json", meta)
     if plots:
-        sw.plot(points, partial / "sweep.png", title=f"{net.name}: PE-array sweep, per inference")
+        sw.plot(points, partial / "sweep.png", title=f"{plot_text(net.name)}: PE-array sweep, per inference")
     front = [p for p in points if p.pareto]
     summary["sweep"] = {"shapes": len(points), "pareto": [p.flat() for p in front]}
 
@@ -191,14 +225,7 @@ def run(args) -> int:
     summary["seconds"] = time.perf_counter() - t_start
     _write_json(partial / "summary.json", summary)
     (partial / "summary.md").write_text(_summary_md(summary, acc, rep, front, plots))
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
-    console.rule()
-    console.print(f"[bold]done in {summary['seconds']:.0f} s; everything is in {out.resolve()}[/bold] "
-                  f"(summary.md, widths.json, accuracy.*, trace.npz, energy.*, sweep.*"
-                  f"{', cosim.json' if (out / 'cosim.json').exists() else ''})")
-    return 0
+    return summary
 
 
 def _cosim(args, inet, test, folder: Path) -> dict:
@@ -209,18 +236,13 @@ def _cosim(args, inet, test, folder: Path) -> dict:
     try:
         from snnbits.cosim.runner import cosim_network, missing_simulator
     except ImportError as e:
-        console.print(f"[yellow]skipped: the RTL extra is not installed ({e}); pip install 'snnbits[rtl]'[/yellow]")
+        console.print(f"[yellow]skipped: the RTL extra is not installed ({esc(e)}); pip install 'snnbits[rtl]'[/yellow]")
         return {"status": "skipped", "reason": str(e)}
     why = missing_simulator("auto")
     if why:
-        console.print(f"[yellow]skipped: {why}[/yellow]")
+        console.print(f"[yellow]skipped: {esc(why)}[/yellow]")
         return {"status": "skipped", "reason": why}
-    try:
-        rows, cols = (int(v) for v in args.cosim_shape.lower().split("x"))
-    except ValueError:
-        from .cli import UsageError
-
-        raise UsageError(f"--cosim-shape must look like 4x4, not {args.cosim_shape!r}") from None
+    rows, cols = _cosim_shape(args.cosim_shape)
     x = test.x[: args.cosim_images]
     with progress() as bar:
         task = bar.add_task(f"co-simulating {len(x)} image(s) on a {rows}x{cols} array", total=len(inet.layers))

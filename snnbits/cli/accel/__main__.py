@@ -1,0 +1,7 @@
+"""``python -m snnbits.cli.accel`` = the ``accel`` command."""
+
+import sys
+
+from snnbits.cli.accel import main
+
+sys.exit(main())
