@@ -77,3 +77,36 @@ def test_testbench_fails_on_a_wrong_expectation(tiny, tmp_path):
     cyc.write_text(f"{int(cyc.read_text(), 16) + 1:08x}\n")
     log = _iverilog(out)
     assert "CYCLES image 0" in log and "FAIL: 1 error(s)" in log, log[-2000:]
+
+
+def test_cli_compiles_a_folder(tmp_path, capsys):
+    from snnbits.cli.accel import main
+
+    out = tmp_path / "compiled"
+    assert main(["compile", "--array", "2x3", "--random", "1", "--out", str(out)]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["array"] == [2, 3] and len(m["expected_cycles"]["per_image"]) == 1
+    assert (out / "tb_accel.v").exists() and (out / ".snnbits-compile").exists()
+    assert "iverilog -g2005 -o sim tb_accel.v accel_top.v" in capsys.readouterr().out
+    assert main(["compile", "--array", "2x3", "--random", "1", "--out", str(out)]) == 0  # its own folder: replaced
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--array", "0x4"], "--array: must look like 4x4"),
+    (["--array", "4x"], "--array: must look like 4x4"),
+])
+def test_cli_rejects_bad_arrays(tmp_path, capsys, argv, msg):
+    from snnbits.cli.accel import main
+
+    assert main(["compile", *argv, "--out", str(tmp_path / "o")]) == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_cli_refuses_to_replace_a_foreign_folder(tmp_path, capsys):
+    from snnbits.cli.accel import main
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me\n")
+    assert main(["compile", "--random", "1", "--out", str(out)]) == 2
+    assert (out / "notes.txt").read_text() == "keep me\n"
