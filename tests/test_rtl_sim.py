@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from golden import neuron as twin
 from rtl.pe import Accumulator, Comparator, NeuronPE, Reset, Shifter
 
-from cocotb_benches.faults import GreaterThanNeuronPE, NoInitNeuronPE
-from cocotb_benches.stimulus import min_acc_width, wrap
+from snnbits.cosim.faults import GreaterThanNeuronPE, NoInitNeuronPE
+from snnbits.cosim.stimulus import min_acc_width, wrap
 
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 

@@ -18,6 +18,7 @@ COMMANDS = (
     "snnbits.cli.accel.info",
     "snnbits.cli.accel.accuracy",
     "snnbits.cli.accel.rtl",
+    "snnbits.cli.accel.compile",
     "snnbits.cli.accel.sweep",
     "snnbits.cli.accel.demo",
 )

@@ -234,18 +234,18 @@ def _cosim(args, inet, test, folder: Path) -> dict:
         console.print("skipped (--cosim-images 0)")
         return {"status": "skipped", "reason": "--cosim-images 0"}
     try:
-        from rtl.cosim.runner import cosim_network, missing_simulator
+        from snnbits.cosim.runner import cosim_network, missing_simulator
     except ImportError as e:
         console.print(f"[yellow]skipped: the RTL extra is not installed ({esc(e)}); pip install 'snnbits[rtl]'[/yellow]")
         return {"status": "skipped", "reason": str(e)}
-    why = missing_simulator("icarus")
+    why = missing_simulator("auto")
     if why:
         console.print(f"[yellow]skipped: {esc(why)}[/yellow]")
         return {"status": "skipped", "reason": why}
     rows, cols = _cosim_shape(args.cosim_shape)
     x = test.x[: args.cosim_images]
     with progress() as bar:
-        task = bar.add_task(f"co-simulating {len(x)} image(s) on a {rows}x{cols} array (Icarus)", total=len(inet.layers))
+        task = bar.add_task(f"co-simulating {len(x)} image(s) on a {rows}x{cols} array", total=len(inet.layers))
         result = cosim_network(inet, x, rows, cols, build_dir=folder / "cosim_build",
                                progress=lambda _name: bar.advance(task))
     shutil.rmtree(folder / "cosim_build", ignore_errors=True)

@@ -2,7 +2,7 @@
 
 Run by ``tests/test_rtl_cocotb.py`` (never directly).  Inputs come from the
 environment: ``NEURON_CASES`` (path of a ``cases.npz`` written by
-:mod:`cocotb_benches.stimulus`).  Widths are read from the DUT's ports.
+:mod:`snnbits.cosim.stimulus`).  Widths are read from the DUT's ports.
 
 Timing discipline: the DUT changes only on rising edges, so the driver and the
 monitor both act on the *falling* edge, where every value is stable.  This is

@@ -1,0 +1,112 @@
+"""The compiled folder (snnbits.cosim.compile): program, memory images, Verilog, test vectors and a
+self-checking Verilog testbench that runs without Python."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from accel.config import ArrayConfig
+from accel.program import plan, weight_plan
+from golden.convert import convert
+from golden.random import random_inputs, random_network
+
+from snnbits.cosim.compile import compile_network
+
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(0)
+    net = random_network(rng, input_shape=(1, 5, 5), channels=(2,), classes=3, bits=3)
+    return convert(net), random_inputs(rng, net.input.shape, net.input.bits, 2)
+
+
+def test_folder_holds_the_program_verilog_vectors_and_expected_cycles(tiny, tmp_path):
+    inet, x = tiny
+    out = compile_network(inet, 2, 2, tmp_path / "c", pixels=x)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["format"] == "snnbits-accel-program" and m["array"] == [2, 2]
+    assert set(m["expected_cycles"]["per_layer"]) == {l.name for l in inet.layers}
+    per_layer = np.array(list(m["expected_cycles"]["per_layer"].values())).sum(0)
+    rows = m["test_vectors"]["rows_per_image"]
+    assert (per_layer + rows).tolist() == m["expected_cycles"]["per_image"]
+    for name in ("accel_top.v", "tb_accel.v", "images.hex", "logits_expected.hex", "logits_mask.hex",
+                 "cycles_expected.hex", "program.hex", "program.npz"):
+        assert (out / name).stat().st_size > 0, name
+    for name, spec in m["images"].items():  # every $readmemh image has the depth the manifest says
+        assert len((out / name).read_text().splitlines()) == spec["depth"], name
+
+
+def _iverilog(folder):
+    if shutil.which("iverilog") is None:
+        if os.getenv("CI"):
+            pytest.fail("iverilog is not installed (CI must run the simulator tests)")
+        pytest.skip("iverilog is not installed: apt-get install -y iverilog")
+    r = subprocess.run("iverilog -g2005 -o sim tb_accel.v accel_top.v && vvp -n sim", shell=True, cwd=folder,
+                       capture_output=True, text=True, timeout=600)
+    return r.stdout + r.stderr
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("streamed", [False, True])
+def test_testbench_passes_in_plain_verilog(tiny, tmp_path, streamed):
+    inet, x = tiny
+    cfg = None
+    if streamed:
+        p = plan(convert(random_network(np.random.default_rng(0), input_shape=(1, 5, 5), channels=(2,), classes=3,
+                                        bits=3), bitplanes=True), 2, 2)
+        cfg = ArrayConfig(rows=2, cols=2, weight_sram_kib=(weight_plan(p).bits - 1) / 8192, offchip_bits_per_cycle=8)
+    out = compile_network(inet, 2, 2, tmp_path / "c", pixels=x, config=cfg)
+    assert json.loads((out / "manifest.json").read_text())["hardware"]["streamed"] == streamed
+    log = _iverilog(out)
+    assert "PASS: 2 image(s)" in log, log[-2000:]
+
+
+@pytest.mark.cocotb
+def test_testbench_fails_on_a_wrong_expectation(tiny, tmp_path):
+    inet, x = tiny
+    out = compile_network(inet, 2, 2, tmp_path / "c", pixels=x[:1])
+    cyc = out / "cycles_expected.hex"
+    cyc.write_text(f"{int(cyc.read_text(), 16) + 1:08x}\n")
+    log = _iverilog(out)
+    assert "CYCLES image 0" in log and "FAIL: 1 error(s)" in log, log[-2000:]
+
+
+def test_cli_compiles_a_folder(tmp_path, capsys):
+    from snnbits.cli.accel import main
+
+    out = tmp_path / "compiled"
+    assert main(["compile", "--array", "2x3", "--random", "1", "--out", str(out)]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["array"] == [2, 3] and len(m["expected_cycles"]["per_image"]) == 1
+    assert (out / "tb_accel.v").exists() and (out / ".snnbits-compile").exists()
+    assert "iverilog -g2005 -o sim tb_accel.v accel_top.v" in capsys.readouterr().out
+    assert main(["compile", "--array", "2x3", "--random", "1", "--out", str(out)]) == 0  # its own folder: replaced
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--array", "0x4"], "--array: must look like 4x4"),
+    (["--array", "4x"], "--array: must look like 4x4"),
+])
+def test_cli_rejects_bad_arrays(tmp_path, capsys, argv, msg):
+    from snnbits.cli.accel import main
+
+    assert main(["compile", *argv, "--out", str(tmp_path / "o")]) == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_cli_refuses_to_replace_a_foreign_folder(tmp_path, capsys):
+    from snnbits.cli.accel import main
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me\n")
+    assert main(["compile", "--random", "1", "--out", str(out)]) == 2
+    assert (out / "notes.txt").read_text() == "keep me\n"
