@@ -382,8 +382,11 @@ def _ctrl_c(argv, cwd, after: float, processes: int = 1) -> tuple[int, str, floa
     """Start ``argv`` in its own process group; once it runs ``processes`` processes, wait
     ``after`` s and press Ctrl-C (SIGINT to the whole group, as a terminal does).
     Returns the exit code, stderr and the seconds it took to stop."""
+    # SIGINT back to its default in the child, as in a terminal: a test run started in the
+    # background of a non-interactive shell inherits an ignored SIGINT, and Python then
+    # never installs its KeyboardInterrupt handler
     p = subprocess.Popen(argv, cwd=cwd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
+                         start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while len(_group(p.pid)) < processes and p.poll() is None and time.time() < deadline:
         time.sleep(0.05)
