@@ -658,11 +658,19 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False, term_sh
         m = np.array([np.abs(w.reshape(C, -1)).max(1) for w in w_eff]).reshape(len(w_eff), C)
         if not hidden:
             m = np.broadcast_to(m.max(1, initial=0)[:, None], m.shape)
-        g = _headroom(m) if term_shifts else np.zeros(len(terms), np.int64)
+        if term_shifts:
+            # the output layer's bias takes part like one more term (it has no shift of its own): its
+            # largest magnitude gets the relative precision of the largest weight (logits have no LSB,
+            # and an image whose inputs are all zero is decided by the biases alone)
+            rows = m if hidden else np.vstack([m, np.full((1, C), np.abs(b_eff).max(initial=0))])
+            g = _headroom(rows)
+        else:
+            g = np.zeros(len(terms) + (0 if hidden else 1), np.int64)
         ctx = _LayerContext(net, n, hidden, B, qmax, weight_bits, bitplanes, terms, w_eff, b_eff, folded, m)
         # the largest common exponent K whose layer fits; K = 0 is the conversion without shifts (a
         # weight shifted by K is at least 2**K, so K > MAX_ACC_BITS - weight_bits cannot fit)
         K = min(int(g.max(initial=0)), MAX_ACC_BITS - weight_bits)
+        g = g[: len(terms)]
         while True:
             try:
                 layer = ctx.build(K, g)
