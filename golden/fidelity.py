@@ -135,3 +135,79 @@ def _layer_codes(inet: IntNetwork, layer, x: np.ndarray, codes: dict[str, np.nda
         return acc
     S = layer.S.reshape((-1,) + (1,) * (acc.ndim - 2))
     return np.clip(acc // S, 0, (1 << layer.bits) - 1)
+
+
+@dataclass(frozen=True)
+class WidthTrial:
+    """One width :func:`auto_weight_bits` tried: its fidelity, or why :func:`convert` refused it."""
+
+    weight_bits: int
+    fidelity: Fidelity | None
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class AutoWidth:
+    """The result of :func:`auto_weight_bits`: the chosen width, its integer network, and every
+    width tried (in increasing order, up to the chosen one)."""
+
+    match: float
+    weight_bits: int
+    inet: IntNetwork
+    trials: tuple[WidthTrial, ...]
+
+    @property
+    def fidelity(self) -> Fidelity:
+        return self.trials[-1].fidelity
+
+
+def check_match(match) -> float:
+    """``match`` as a float in ``(0, 1]``, or a :class:`GoldenError` naming it."""
+    ok = isinstance(match, (int, float, np.floating, np.integer)) and not isinstance(match, bool)
+    if not ok or not 0 < float(match) <= 1:
+        raise GoldenError(f"fidelity: match must be a fraction in (0, 1], not {match!r}")
+    return float(match)
+
+
+def auto_weight_bits(net: Network, x, match: float = DEFAULT_MATCH, *, bitplanes: bool = False,
+                     term_shifts: bool = False, widths=range(MIN_WEIGHT_BITS, MAX_WEIGHT_BITS + 1)) -> AutoWidth:
+    """The smallest weight width at which *every* layer of the integer network matches the float
+    model on at least ``match`` of its values (:attr:`Fidelity.minimum`; codes of hidden layers,
+    predictions of the output layer) on calibration images ``x``.
+
+    Widths are tried in increasing order and the first that reaches ``match`` is returned, so the
+    result is the smallest such width whether or not the match grows with the width (it need not:
+    rounding to a finer grid can move a value across a code boundary).  A width that
+    :func:`convert` refuses (weights too large for it, or an accumulator beyond 53 bits) is
+    skipped.  Raises :class:`GoldenError` when no width reaches ``match``, naming the best one.
+    """
+    match = check_match(match)
+    widths = sorted(set(int(w) for w in widths))
+    if not widths or widths[0] < MIN_WEIGHT_BITS or widths[-1] > MAX_WEIGHT_BITS:
+        raise GoldenError(f"fidelity: widths must lie in {MIN_WEIGHT_BITS}..{MAX_WEIGHT_BITS}, not {widths}")
+    ref = float_codes(net, x)
+    if ref.images == 0:
+        raise GoldenError("fidelity: the calibration set holds no images")
+    trials = []
+    for w in widths:
+        try:
+            inet = convert(net, weight_bits=w, bitplanes=bitplanes, term_shifts=term_shifts)
+        except GoldenError as e:
+            trials.append(WidthTrial(w, None, str(e)))
+            continue
+        f = fidelity(net, inet, x, reference_codes=ref)
+        trials.append(WidthTrial(w, f))
+        if f.minimum >= match:
+            return AutoWidth(match, w, inet, tuple(trials))
+    tried = [t for t in trials if t.fidelity is not None]
+    if not tried:
+        raise GoldenError(f"--weight-bits auto: model {net.name!r} converts at none of the widths "
+                          f"{widths[0]}..{widths[-1]} ({trials[-1].refused})")
+    best = max(tried, key=lambda t: (t.fidelity.minimum, -t.weight_bits))
+    worst = min(best.fidelity.layers, key=lambda l: l.fraction)
+    raise GoldenError(
+        f"--weight-bits auto: no weight width in {widths[0]}..{widths[-1]} makes every layer of model {net.name!r} "
+        f"match the float model on {100 * match:g} % of {ref.images} calibration image(s); the best, "
+        f"{best.weight_bits} bits, leaves layer {worst.name!r} at {100 * worst.fraction:.3f} % "
+        f"(lower the fraction with --match, or calibrate on other images)"
+    )
