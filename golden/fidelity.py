@@ -46,6 +46,8 @@ class FloatCodes:
 def float_codes(net: Network, x) -> FloatCodes:
     """Run the float64 reference once on pixel codes ``x`` and keep what :func:`fidelity` compares."""
     x = reference.check_input(net, x, source="fidelity: calibration images")
+    if len(x) == 0:
+        raise GoldenError("fidelity: the calibration set holds no images")
     vals = reference.forward(net, x, return_all=True)
     codes = {n.name: reference.qcfs_codes(vals[n.inputs[0]], n.lam, n.bits) for n in net.nodes if isinstance(n, QCFS)}
     out = vals[net.output]
@@ -186,8 +188,6 @@ def auto_weight_bits(net: Network, x, match: float = DEFAULT_MATCH, *, bitplanes
     if not widths or widths[0] < MIN_WEIGHT_BITS or widths[-1] > MAX_WEIGHT_BITS:
         raise GoldenError(f"fidelity: widths must lie in {MIN_WEIGHT_BITS}..{MAX_WEIGHT_BITS}, not {widths}")
     ref = float_codes(net, x)
-    if ref.images == 0:
-        raise GoldenError("fidelity: the calibration set holds no images")
     trials = []
     for w in widths:
         try:
