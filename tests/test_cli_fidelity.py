@@ -171,3 +171,18 @@ def test_accuracy_with_auto(capsys):
     want = auto_weight_bits(load_model(None), digits_test().x, 0.9)
     assert f"--weight-bits auto: {want.weight_bits} bits" in text
     assert f"{want.weight_bits}-bit weights" in text
+
+
+def test_info_leaves_out_a_match_too_big_for_the_memory_budget(tmp_path, capsys):
+    """Describing a model never fails for want of memory; the match is left out, saying why."""
+    nodes = [Input(name="input", inputs=(), shape=(1, 2000, 2000), bits=8, scale=1.0),
+             ir.Conv2d(name="c0", inputs=("input",), weight=np.ones((2, 1, 1, 1))),
+             QCFS(name="q0", inputs=("c0",), bits=4),
+             ir.Conv2d(name="c1", inputs=("q0",), weight=np.ones((2, 2, 1, 1)))]
+    big = ir.save(network(nodes, name="big"), tmp_path / "big.npz")
+    rc, out, err = run_main(main, ["info", big, "--json", "--max-memory", "1"], capsys)
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert "match" not in doc and "above the limit of 1 GiB" in doc["match_skipped"]
+    rc, out, err = run_main(main, ["info", big, "--weight-bits", "auto", "--max-memory", "1"], capsys)
+    assert_user_error_in_process(rc, out, err, "64 random images", "above the limit of 1 GiB")

@@ -249,8 +249,26 @@ def probe_network(args, net):
     raise err
 
 
-def calibration_images(args, probe, default=None) -> tuple[np.ndarray, str]:
-    """The calibration images: ``--calibration FILE`` if given, else ``default`` (``(x, description)``)."""
+def fidelity_bytes(net, inet, images: int) -> int:
+    """An upper estimate of the bytes :func:`golden.fidelity.fidelity` needs for ``images`` images:
+    a simulation (:func:`simulation_bytes`) plus the float64 value of every node of the float model."""
+    values = sum(int(np.prod(shape, dtype=object)) for shape in net.shapes.values())
+    return simulation_bytes(inet, images) + images * 8 * values * 2
+
+
+def check_fidelity_size(args, net, inet, images: int, what: str) -> None:
+    """Refuse (before allocating) a match computation whose estimated need exceeds --max-memory."""
+    max_gib = getattr(args, "max_memory", DEFAULT_MAX_MEMORY_GIB)
+    need = fidelity_bytes(net, inet, images)
+    if need > max_gib * 2**30:
+        raise UsageError(f"{what}: comparing {images:,} image(s) of model {inet.name!r} with the float model needs "
+                         f"about {need / 2**30:,.1f} GiB, above the limit of {max_gib:g} GiB; use fewer images, "
+                         "or raise --max-memory if this machine has the memory")
+
+
+def calibration_images(args, probe, default=None, net=None) -> tuple[np.ndarray, str]:
+    """The calibration images: ``--calibration FILE`` if given (its size checked from the header,
+    for the match with the float model ``net`` too when given), else ``default`` (``(x, description)``)."""
     from golden.reference import check_input
 
     from .inputs import input_shape, load_inputs
@@ -267,7 +285,9 @@ def calibration_images(args, probe, default=None) -> tuple[np.ndarray, str]:
     if shape[0] == 0:
         raise UsageError(f"{src}: holds no images (shape {shape})")
     check_simulation_size(probe, shape[0], None, "fast", getattr(args, "max_memory", DEFAULT_MAX_MEMORY_GIB),
-                          f"--calibration {args.calibration}")
+                          f"{src}")
+    if net is not None:
+        check_fidelity_size(args, net, probe, shape[0], src)
     x, _ = load_inputs(args.calibration)
     return check_input(probe, x, source=src), f"file {args.calibration}"
 
@@ -283,7 +303,8 @@ def convert_model(args, net, probe=None, default=None):
     probe = probe_network(args, net) if probe is None else probe
     if args.weight_bits != "auto":
         return probe, None, None
-    x, source = calibration_images(args, probe, default)
+    x, source = calibration_images(args, probe, default, net)
+    check_fidelity_size(args, net, probe, len(x), f"--weight-bits auto on {source}")
     auto = auto_weight_bits(net, x, DEFAULT_MATCH if args.match is None else args.match,
                             bitplanes=bool(getattr(args, "bitplanes", False)),
                             term_shifts=bool(getattr(args, "term_shifts", False)))

@@ -9,6 +9,7 @@ import numpy as np
 from rich.table import Table
 
 from .run import add_model_options
+from snnbits.cli.args import add_memory_option
 from snnbits.cli.ui import console, esc
 
 #: seed of the random calibration images of a model whose input is not the digits data's
@@ -34,6 +35,7 @@ def register(sub) -> None:
     )
     add_model_options(p, calibration="the images of the match columns", calibration_names=("--input", "--calibration"))
     p.add_argument("--no-match", action="store_true", help="leave out the match to the float model (no simulation)")
+    add_memory_option(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("-v", "--verbose", action="store_true", help="also list the IR nodes folded into each layer")
     p.set_defaults(func=run)
@@ -116,21 +118,26 @@ def info_table(inet, verbose: bool = False, fidelity=None, calibration: str | No
     return t
 
 
-def match_images(args, probe) -> tuple[np.ndarray, str]:
+def match_images(args, net, probe) -> tuple[np.ndarray, str]:
     """The images of the match columns (and of ``--weight-bits auto``): --input FILE, else the digits
-    test split when the model's input is the digits data's, else random images; with a description."""
+    test split when the model's input is the digits data's, else random images; with a description.
+    Their number is checked against --max-memory before they are read or made."""
     from golden import datasets
     from golden.random import random_inputs
 
-    from snnbits.cli.args import RANDOM_CALIBRATION_IMAGES, calibration_images
+    from snnbits.cli.args import RANDOM_CALIBRATION_IMAGES, calibration_images, check_fidelity_size
 
     if args.calibration is not None:
-        return calibration_images(args, probe)
+        return calibration_images(args, probe, net=net)
     want = datasets.input_node()
     if (probe.input.shape, probe.input.bits, probe.input.scale) == (want.shape, want.bits, want.scale):
-        return datasets.digits_test().x, "the digits test split"
+        source, split = "the digits test split", datasets.digits_test()
+        check_fidelity_size(args, net, probe, len(split), source)
+        return split.x, source
+    source = f"{RANDOM_CALIBRATION_IMAGES} random images (uniform pixel codes, seed {RANDOM_SEED})"
+    check_fidelity_size(args, net, probe, RANDOM_CALIBRATION_IMAGES, source)
     x = random_inputs(np.random.default_rng(RANDOM_SEED), probe.input.shape, probe.input.bits, RANDOM_CALIBRATION_IMAGES)
-    return x, f"{RANDOM_CALIBRATION_IMAGES} random images (uniform pixel codes, seed {RANDOM_SEED})"
+    return x, source
 
 
 def run(args) -> int:
@@ -138,19 +145,30 @@ def run(args) -> int:
     from golden.ir import load
 
     from snnbits.cli.args import auto_summary, convert_model, model_path, probe_network
+    from snnbits.cli.dispatch import UsageError
 
     net = load(model_path(args.model))
     probe = probe_network(args, net)
-    fid = x = source = None
+    fid = x = source = skipped = None
     if not args.no_match or args.weight_bits == "auto":
-        x, source = match_images(args, probe)
+        try:
+            x, source = match_images(args, net, probe)
+        except UsageError as e:
+            if args.calibration is not None or args.weight_bits == "auto":
+                raise
+            skipped = str(e)  # describing a model never fails for want of memory
     inet, auto, _ = convert_model(args, net, probe, default=(x, source))
-    if not args.no_match:
+    if not args.no_match and skipped is None:
         fid = auto.fidelity if auto is not None else fidelity(net, inet, x)
     if args.json:
-        print(json.dumps(info_json(inet, fid, source, auto), indent=1))
+        doc = info_json(inet, fid, source, auto)
+        if skipped:
+            doc["match_skipped"] = skipped
+        print(json.dumps(doc, indent=1))
     else:
         if auto is not None:
             console.print(esc(auto_summary(auto, source)))
         console.print(info_table(inet, args.verbose, fid, source))
+        if skipped:
+            console.print(f"[yellow]match to the float model left out: {esc(skipped)}[/yellow]")
     return 0
