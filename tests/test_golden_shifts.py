@@ -24,49 +24,18 @@ import test_golden_exact as exact
 from golden.convert import MAX_S, Term, convert
 from golden.errors import GoldenError
 from golden.fidelity import fidelity, float_codes
-from golden.ir import QCFS, Add, BatchNorm, Conv2d, Flatten, Input, Linear, network
+from golden.ir import QCFS, Input, Linear, network
 from golden.models import load_model
-from golden.random import calibrate, random_inputs, random_network
+from golden.random import mixed_scale_network, random_inputs
 from golden.simulate import simulate
 from strategies import networks
-
-
-def _bn(rng, name, src, C):
-    return BatchNorm(name=name, inputs=(src,), gamma=rng.uniform(0.5, 1.5, C), beta=rng.normal(0, 0.2, C),
-                     mean=rng.normal(0, 0.2, C), var=rng.uniform(0.5, 1.5, C))
-
-
-def mixed_network(rng, *, pixel_bits: int, bits: int, skip: str, channels: int = 4, size: int = 5, classes: int = 4):
-    """``q1 = QCFS(bn(conv(q0)) + skip(pixels))``: one layer sums a spike term and a pixel term
-    (``skip``: a 1x1 ``conv`` of the pixels, or their ``identity``), then flatten and a linear
-    classifier.  The pixel term's weights per code are ``(2**bits - 1) / (2**pixel_bits - 1)``
-    times the spike term's, roughly: different scales in one sum."""
-    C = channels
-    nodes = [Input(name="input", inputs=(), shape=(C, size, size), bits=pixel_bits, scale=1.0),
-             Conv2d(name="conv0", inputs=("input",), weight=rng.normal(0, 1 / np.sqrt(C * 9), (C, C, 3, 3)),
-                    padding=(1, 1)),
-             _bn(rng, "bn0", "conv0", C), QCFS(name="q0", inputs=("bn0",), lam=1.0, bits=bits),
-             Conv2d(name="conv1", inputs=("q0",), weight=rng.normal(0, 1 / np.sqrt(C * 9), (C, C, 3, 3)),
-                    padding=(1, 1)),
-             _bn(rng, "bn1", "conv1", C)]
-    if skip == "conv":
-        nodes += [Conv2d(name="skip", inputs=("input",), weight=rng.normal(0, 1 / np.sqrt(C), (C, C, 1, 1))),
-                  Add(name="add", inputs=("bn1", "skip"))]
-    else:
-        nodes += [Add(name="add", inputs=("bn1", "input"))]
-    F = C * size * size
-    nodes += [QCFS(name="q1", inputs=("add",), lam=1.0, bits=bits), Flatten(name="flat", inputs=("q1",)),
-              Linear(name="fc", inputs=("flat",), weight=rng.normal(0, 1 / np.sqrt(F), (classes, F)),
-                     bias=rng.normal(0, 0.1, classes))]
-    net = network(nodes, name=f"mixed-{skip}")
-    return calibrate(net, random_inputs(rng, (C, size, size), pixel_bits, 64))
 
 
 @st.composite
 def mixed_networks(draw):
     """(network, integer network with shifts, integer network without, pixel batch)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    net = mixed_network(rng, pixel_bits=draw(st.integers(1, 12)), bits=draw(st.integers(1, 8)),
+    net = mixed_scale_network(rng, pixel_bits=draw(st.integers(1, 12)), bits=draw(st.integers(1, 8)),
                         skip=draw(st.sampled_from(["conv", "identity"])), channels=draw(st.sampled_from([1, 2, 4])),
                         size=draw(st.integers(3, 5)))
     wb, bitplanes = draw(st.integers(4, 12)), draw(st.booleans())
@@ -203,7 +172,7 @@ def test_mixed_pixel_and_spike_layer_matches_the_float_model_far_better_with_shi
     before, after = [], []
     for seed in range(20):
         rng = np.random.default_rng(seed)
-        net = mixed_network(rng, pixel_bits=8, bits=2, skip=("conv", "identity")[seed % 2])
+        net = mixed_scale_network(rng, pixel_bits=8, bits=2, skip=("conv", "identity")[seed % 2])
         x = random_inputs(rng, net.input.shape, net.input.bits, 64)
         ref = float_codes(net, x)
         plain = fidelity(net, convert(net, 8), x, reference_codes=ref).layer("q1").local_fraction
@@ -247,7 +216,7 @@ def test_shifts_stop_where_the_accumulator_would_pass_53_bits():
     """A pixel term ~2**38 times smaller than the spike term would need a 38-bit shift: the common
     exponent is lowered until the accumulator fits the 53 bits golden computes exactly."""
     rng = np.random.default_rng(0)
-    net = mixed_network(rng, pixel_bits=4, bits=4, skip="identity", channels=2)
+    net = mixed_scale_network(rng, pixel_bits=4, bits=4, skip="identity", channels=2)
     nodes = [dataclasses.replace(n, scale=2.0**-38) if isinstance(n, Input) else n for n in net.nodes]
     tiny = network(nodes, name="tiny-pixels")
     inet = convert(tiny, 12, term_shifts=True)
