@@ -23,6 +23,10 @@ How the integers are chosen (per layer, ``weight_bits`` = w, ``qmax = 2**(w-1) -
   ``Wq = rint(W_eff * S)``, ``bias_q = rint(b_eff * S)``.
 * ``half = S // 2`` makes ``floor`` round half up, like QCFS, for even and odd ``S``.
 * A channel without any nonzero folded weight gets ``S = qmax``; ``S`` is capped at ``2**30``.
+* ``term_shifts=True``: terms of very different scales get power-of-two scales aligned to
+  the one ``S`` (:attr:`Term.shift`; ``Term.weight`` stays the effective weight, the
+  hardware stores :attr:`Term.stored` and shifts it back), chosen so that no weight or
+  bias is rounded on a coarser grid than without them (``docs/integer-network.md``).
 
 Widths: the accumulator range is the worst case over all input codes, bias,
 the largest threshold ``S << (B-1)`` and every Horner partial sum; it is reported
