@@ -186,3 +186,20 @@ def test_info_leaves_out_a_match_too_big_for_the_memory_budget(tmp_path, capsys)
     assert "match" not in doc and "above the limit of 1 GiB" in doc["match_skipped"]
     rc, out, err = run_main(main, ["info", big, "--weight-bits", "auto", "--max-memory", "1"], capsys)
     assert_user_error_in_process(rc, out, err, "64 random images", "above the limit of 1 GiB")
+
+
+@pytest.mark.slow
+def test_demo_with_auto_and_shifts(tmp_path, capsys):
+    """The demo converts at the width auto picks, widens the sweep's PE widths to fit it, and its
+    summary carries each layer's match."""
+    out = tmp_path / "demo"
+    rc, text, err = run_main(main, ["demo", "--out", out, "--cosim-images", "0", "--no-plots", "--weight-bits", "auto",
+                                    "--term-shifts"], capsys)
+    assert rc == 0, err
+    want = auto_weight_bits(load_model(None), digits_test().x, 0.99, term_shifts=True)
+    summary = (out / "summary.md").read_text()
+    assert f"{want.weight_bits}-bit weights with per-term shifts" in summary
+    for l in want.fidelity.layers:
+        assert f"| {l.name} | {want.weight_bits} |" in summary and f"{100 * l.fraction:.2f} % |" in summary
+    widths = json.loads((out / "widths.json").read_text())
+    assert widths["auto"]["weight_bits"] == want.weight_bits and widths["match"]["minimum"] >= 0.99

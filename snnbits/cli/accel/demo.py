@@ -213,6 +213,14 @@ def _build(args, partial: Path) -> dict:
     from accel.model import check_fits, profile
 
     cfg = load_config(SMALL_CONFIG)  # SRAMs sized for a small network (the default is sized for VGG16)
+    wide = {"weight_bits": max(cfg.weight_bits, *(l.weight_bits for l in inet.layers)),
+            "acc_bits": max(cfg.acc_bits, *(l.acc_bits for l in inet.layers))}
+    if wide != {"weight_bits": cfg.weight_bits, "acc_bits": cfg.acc_bits}:
+        import dataclasses
+
+        console.print(f"PE widths of {SMALL_CONFIG.name} widened for this network: {wide['weight_bits']}-bit weights, "
+                      f"{wide['acc_bits']}-bit accumulators")
+        cfg = dataclasses.replace(cfg, **wide)
     shapes = sw.parse_shapes(args.rows, args.cols)
     prof = profile(inet, res)
     check_fits(prof, cfg)
