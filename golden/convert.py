@@ -717,7 +717,7 @@ class _LayerContext:
     def build(self, K: int, g: np.ndarray) -> IntLayer:
         """The layer with common exponent ``K``: term ``t`` is shifted by ``max(K - g[t], 0)``
         (``g``: :func:`_headroom`); ``S`` is the largest that every stored weight fits, capped
-        at ``max(MAX_S, 2**K * S0)`` where ``S0`` is the ``S`` without shifts (``K = 0``)."""
+        at ``max(MAX_S, 2**max_shift * S0)`` where ``S0`` is the ``S`` without shifts (``K = 0``)."""
         net, n, hidden, B, qmax, m = self.net, self.node, self.hidden, self.B, self.qmax, self.m
         out_shape = net.shapes[n.name]
         C = out_shape[0]
@@ -732,7 +732,8 @@ class _LayerContext:
                 f"convert: layer {n.name!r} channel {c}: a folded weight is {mc:.4g} output LSBs per input "
                 f"code, more than {qmax} ({self.weight_bits}-bit weights allow); use weight_bits >= {need}"
             )
-        cap = MAX_S if K == 0 else np.maximum(MAX_S, np.ldexp(np.minimum(_scales(m, 0 * shifts, qmax), MAX_S), K))
+        top = int(shifts.max(initial=0))  # K, unless the output bias asked for more than any weight can give
+        cap = MAX_S if top == 0 else np.maximum(MAX_S, np.ldexp(np.minimum(_scales(m, 0 * shifts, qmax), MAX_S), top))
         S = np.minimum(np.minimum(S, cap), 2.0**62).astype(np.int64)  # beyond 2**53 the width check refuses it
         iterms = []
         for t, w, sh in zip(self.terms, self.w_eff, shifts):

@@ -202,6 +202,17 @@ def test_output_bias_takes_part_in_the_shift():
     assert simulate(shifted, x).predictions(shifted)[0] == 1 == int(np.argmax(nodes[-1].bias))
 
 
+def test_an_output_bias_larger_than_tiny_weights_changes_nothing():
+    """Weights so small that S sits at its cap, biases larger: no weight is shifted, so the layer
+    (S capped at 2**30 included) is the one converted without the option."""
+    nodes = [Input(name="input", inputs=(), shape=(2,), bits=4, scale=1.0),
+             Linear(name="out", inputs=("input",), weight=np.array([[1e-12, 0], [0, -3e-12]]), bias=np.array([0.5, 2.0]))]
+    net = network(nodes, name="tiny")
+    a, b = convert(net, 8, term_shifts=True).output, convert(net, 8).output
+    assert a.shifts == (0,) and int(a.S[0]) == int(b.S[0]) == MAX_S
+    assert np.array_equal(a.bias, b.bias) and np.array_equal(a.terms[0].weight, b.terms[0].weight)
+
+
 def test_term_rejects_a_shift_its_weights_do_not_allow():
     w = np.array([[4, -8, 12]], np.int64)
     assert np.array_equal(Term("x", (), "linear", w, shift=2).stored, [[1, -2, 3]])
