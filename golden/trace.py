@@ -146,7 +146,7 @@ META = Obj({
     "N": Int(0, 1 << 31),
     "weight_bits": Int(2, 24),  # what golden.convert.convert accepts
     "bitplanes": Bool(),
-    "term_shifts": Bool(default=False),
+    "term_shifts": Bool(optional=True),  # absent: false
     "input": Obj({"name": _NAME, "shape": _SHAPE, "bits": Int(1, MAX_BITS)}),
     "layers": List(Obj({
         "name": _NAME,
@@ -285,10 +285,11 @@ def check_matches(trace: Trace, inet: IntNetwork, src: str = "trace") -> None:
             f"not from {inet.name!r} (hash {inet.model_hash[:12]})"
         )
     want = metadata(inet, SimResult(T=meta["T"], pixels=trace.result.pixels), meta["mode"])
+    given = dict(meta, term_shifts=meta.get("term_shifts", False))
     want["term_shifts"] = inet.term_shifts
     for key in ("B", "weight_bits", "bitplanes", "term_shifts", "input"):
-        if meta[key] != want[key]:
-            raise GoldenError(f"{src}: field {key!r} is {show(meta[key])}, but model {inet.name!r} converted with "
+        if given[key] != want[key]:
+            raise GoldenError(f"{src}: field {key!r} is {show(given[key])}, but model {inet.name!r} converted with "
                               f"weight_bits={inet.weight_bits}, bitplanes={inet.bitplanes}, "
                               f"term_shifts={inet.term_shifts} gives {show(want[key])}")
     have = {l["name"]: l for l in meta["layers"]}

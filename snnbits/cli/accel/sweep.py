@@ -73,7 +73,7 @@ def _inputs(args, net):
         inet, auto, source = convert_model(args, net, probe, default=(tr.result.pixels, f"trace {args.trace}"))
         if auto is not None:
             console.print(esc(auto_summary(auto, source)))
-        made = (tr.meta["weight_bits"], tr.meta["bitplanes"], tr.meta["term_shifts"])
+        made = (tr.meta["weight_bits"], tr.meta["bitplanes"], tr.meta.get("term_shifts", False))
         if made != (inet.weight_bits, inet.bitplanes, inet.term_shifts):
             raise AccelError(f"trace file {args.trace}: made with weight_bits={made[0]} bitplanes={made[1]} "
                              f"term_shifts={made[2]}, but the sweep converts with weight_bits={inet.weight_bits} "
