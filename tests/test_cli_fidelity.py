@@ -57,7 +57,7 @@ def test_info_on_other_inputs_states_its_random_images(tie_model, capsys):
     rc, out, err = run_main(main, ["info", tie_model, "--json"], capsys)
     assert rc == 0, err
     doc = json.loads(out)
-    assert doc["match"]["source"] == "64 random images (uniform pixel codes, seed 0)" and doc["match"]["images"] == 64
+    assert doc["match"]["source"] == "random images (uniform pixel codes, seed 0)" and doc["match"]["images"] == 64
     assert doc["layers"][0]["match"]["fraction"] < 1  # the codes of input 1 differ
 
 
@@ -185,7 +185,7 @@ def test_info_leaves_out_a_match_too_big_for_the_memory_budget(tmp_path, capsys)
     doc = json.loads(out)
     assert "match" not in doc and "above the limit of 1 GiB" in doc["match_skipped"]
     rc, out, err = run_main(main, ["info", big, "--weight-bits", "auto", "--max-memory", "1"], capsys)
-    assert_user_error_in_process(rc, out, err, "64 random images", "above the limit of 1 GiB")
+    assert_user_error_in_process(rc, out, err, "random images (uniform", "comparing 64 image(s)", "above the limit of 1 GiB")
 
 
 @pytest.mark.slow

@@ -134,7 +134,7 @@ def match_images(args, net, probe) -> tuple[np.ndarray, str]:
         source, split = "the digits test split", datasets.digits_test()
         check_fidelity_size(args, net, probe, len(split), source)
         return split.x, source
-    source = f"{RANDOM_CALIBRATION_IMAGES} random images (uniform pixel codes, seed {RANDOM_SEED})"
+    source = f"random images (uniform pixel codes, seed {RANDOM_SEED})"
     check_fidelity_size(args, net, probe, RANDOM_CALIBRATION_IMAGES, source)
     x = random_inputs(np.random.default_rng(RANDOM_SEED), probe.input.shape, probe.input.bits, RANDOM_CALIBRATION_IMAGES)
     return x, source
