@@ -203,10 +203,12 @@ def fraction_arg(text: str) -> float:
 fraction_arg.__name__ = "fraction"
 
 
-def add_weight_options(p: argparse.ArgumentParser, calibration: str, calibration_names=("--calibration",)) -> None:
+def add_weight_options(p: argparse.ArgumentParser, calibration: str, calibration_names=("--calibration",),
+                       calibration_help: str | None = None) -> None:
     """``--weight-bits W|auto``, ``--match``, ``--term-shifts`` and the calibration file option.
 
-    ``calibration``: what the command calibrates on when no file is given (for the help)."""
+    ``calibration``: what the command calibrates on when no file is given (for the help);
+    ``calibration_help``: the file option's whole help, when it serves more than auto."""
     from golden.fidelity import DEFAULT_MATCH
 
     p.add_argument("--weight-bits", type=weight_bits_arg, default=8, metavar="W|auto", help=WEIGHT_BITS_HELP)
@@ -218,7 +220,8 @@ def add_weight_options(p: argparse.ArgumentParser, calibration: str, calibration
                         "residual input) its own power-of-two scale: weights stored in W bits and shifted left "
                         "in the datapath (docs/integer-network.md); no effect on single-term layers")
     p.add_argument(*calibration_names, dest="calibration", type=Path, default=None, metavar="FILE",
-                   help=f"calibration images (.npy, or .npz with 'x') for --weight-bits auto (default: {calibration})")
+                   help=calibration_help or f"calibration images (.npy, or .npz with 'x') for --weight-bits auto "
+                                            f"(default: {calibration})")
 
 
 def check_weight_options(args) -> None:

@@ -33,7 +33,10 @@ def register(sub) -> None:
             f"(uniform pixel codes, seed {RANDOM_SEED})."
         ),
     )
-    add_model_options(p, calibration="the images of the match columns", calibration_names=("--input", "--calibration"))
+    add_model_options(p, calibration="", calibration_names=("--input", "--calibration"),
+                      calibration_help="images (.npy, or .npz with 'x') of the match columns and of --weight-bits auto "
+                                       "(default: the digits test split when the model's input is the digits data's, "
+                                       f"else {RANDOM_CALIBRATION_IMAGES} random images, seed {RANDOM_SEED})")
     p.add_argument("--no-match", action="store_true", help="leave out the match to the float model (no simulation)")
     add_memory_option(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -20,10 +20,10 @@ from snnbits.cli.ui import console, esc, layer_progress
 
 
 def add_model_options(p: argparse.ArgumentParser, calibration: str = "the images the command simulates",
-                      calibration_names=("--calibration",)) -> None:
+                      calibration_names=("--calibration",), calibration_help: str | None = None) -> None:
     """MODEL, the weight options (:func:`snnbits.cli.args.add_weight_options`) and --bitplanes."""
     p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
-    add_weight_options(p, calibration, calibration_names)
+    add_weight_options(p, calibration, calibration_names, calibration_help)
     p.add_argument("--bitplanes", action="store_true",
                    help="feed the first layer pixel bit planes MSB first (accumulate only) instead of multi-bit MACs")
 
