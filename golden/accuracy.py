@@ -75,6 +75,7 @@ class AccuracyReport:
     ablation: tuple[AblationRow, ...]
     activity: tuple[LayerActivity, ...]
     rate_coded_spikes_per_image: dict[int, float] = field(default_factory=dict)
+    term_shifts: bool = False  # the integer network has per-term shifts (``convert(..., term_shifts=True)``)
 
     @property
     def spikes_per_image(self) -> float:
@@ -101,12 +102,14 @@ def evaluate(
     y,
     *,
     weight_bits: int = 8,
+    term_shifts: bool = False,
     rate_T=RATE_T,
     ablation_T=ABLATION_T,
     inet: IntNetwork | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> AccuracyReport:
-    """Measure ``net`` on pixel codes ``x`` with labels ``y``.
+    """Measure ``net`` on pixel codes ``x`` with labels ``y`` (the integer network: ``inet``, or
+    ``net`` converted with ``weight_bits`` and ``term_shifts``).
 
     ``progress(description)`` is called after each of :func:`steps` units of work.
     """
@@ -115,7 +118,7 @@ def evaluate(
     if y.shape != (len(x),):
         raise GoldenError(f"evaluate: labels y have shape {y.shape}, expected ({len(x)},)")
     tick = progress or (lambda what: None)
-    inet = convert(net, weight_bits=weight_bits) if inet is None else inet
+    inet = convert(net, weight_bits=weight_bits, term_shifts=term_shifts) if inet is None else inet
     B = inet.bits
     float_pred = reference.forward(net, x).reshape(len(x), -1).argmax(1)
     tick("float ANN")
@@ -158,7 +161,7 @@ def evaluate(
         model=net.name,
         model_hash=net.hash(),
         bits=B,
-        weight_bits=weight_bits,
+        weight_bits=inet.weight_bits,
         images=len(x),
         float_ann=_acc(float_pred, y),
         integer_ann=_acc(ann_pred, y),
@@ -169,6 +172,7 @@ def evaluate(
         ablation=tuple(rows),
         activity=tuple(activity),
         rate_coded_spikes_per_image=rate_spikes,
+        term_shifts=inet.term_shifts,
     )
 
 

@@ -23,6 +23,10 @@ How the integers are chosen (per layer, ``weight_bits`` = w, ``qmax = 2**(w-1) -
   ``Wq = rint(W_eff * S)``, ``bias_q = rint(b_eff * S)``.
 * ``half = S // 2`` makes ``floor`` round half up, like QCFS, for even and odd ``S``.
 * A channel without any nonzero folded weight gets ``S = qmax``; ``S`` is capped at ``2**30``.
+* ``term_shifts=True``: terms of very different scales get power-of-two scales aligned to
+  the one ``S`` (:attr:`Term.shift`; ``Term.weight`` stays the effective weight, the
+  hardware stores :attr:`Term.stored` and shifts it back), chosen so that no weight or
+  bias is rounded on a coarser grid than without them (``docs/integer-network.md``).
 
 Widths: the accumulator range is the worst case over all input codes, bias,
 the largest threshold ``S << (B-1)`` and every Horner partial sum; it is reported
@@ -53,6 +57,8 @@ from .ir import QCFS, Add, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear,
 
 #: widest accumulator the golden model computes exactly (float64 GEMM)
 MAX_ACC_BITS = 53
+#: weight widths :func:`convert` accepts (stored, signed)
+MIN_WEIGHT_BITS, MAX_WEIGHT_BITS = 2, 24
 #: most IR nodes folded into one layer (bounds the work of the fold and its recursion)
 MAX_FOLDED = 256
 
@@ -164,7 +170,13 @@ class Term:
     ``source``: name of a quantized node (the input node or a QCFS node).
     ``pre``: :data:`PreOp` s applied to the source codes first, in order
     (:class:`SumPool`, :class:`FlattenOp`).  ``kind``: the synaptic map (:class:`Kind`);
-    ``weight``: int64, ``(O, C/groups, kh, kw)``, ``(O, F)`` or ``(C,)``.
+    ``weight``: int64, ``(O, C/groups, kh, kw)``, ``(O, F)`` or ``(C,)``: the *effective*
+    integer weights, the ones every sum of the integer network uses.
+
+    ``shift``: every weight is a multiple of ``2**shift``; hardware stores
+    :attr:`stored` ``= weight >> shift`` (the layer's ``weight_bits`` wide) and shifts
+    each product (or the term's partial sum) left by ``shift``.  0 unless the network was
+    converted with ``term_shifts=True``.
 
     Shapes are of one image (no batch axis).
     """
@@ -176,6 +188,7 @@ class Term:
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
+    shift: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "kind", Kind(self.kind))
@@ -183,6 +196,17 @@ class Term:
         for p in self.pre:
             if not isinstance(p, (SumPool, FlattenOp)):
                 raise GoldenError(f"Term {self.source!r}: pre-op {p!r} is not a SumPool or FlattenOp")
+        if not isinstance(self.shift, (int, np.integer)) or isinstance(self.shift, bool) or not 0 <= self.shift < 63:
+            raise GoldenError(f"Term {self.source!r}: shift must be an integer in 0..62, not {self.shift!r}")
+        object.__setattr__(self, "shift", int(self.shift))
+        if self.shift and np.any(np.asarray(self.weight) % (1 << self.shift)):
+            raise GoldenError(f"Term {self.source!r}: shift {self.shift}, but a weight is not a multiple of "
+                              f"2**{self.shift}")
+
+    @property
+    def stored(self) -> np.ndarray:
+        """The values hardware stores: ``weight >> shift`` (exact: every weight is a multiple of ``2**shift``)."""
+        return self.weight >> self.shift if self.shift else self.weight
 
     @property
     def pools(self) -> tuple[SumPool, ...]:
@@ -277,6 +301,11 @@ class Term:
     def channel_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """Per output channel: sum of positive and of negative weights."""
         w = self.weight.reshape(self.weight.shape[0], -1)
+        return np.where(w > 0, w, 0).sum(1), np.where(w < 0, w, 0).sum(1)
+
+    def stored_channel_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`channel_sums` of the :attr:`stored` values (times ``2**shift``: the effective sums)."""
+        w = self.stored.reshape(self.weight.shape[0], -1)
         return np.where(w > 0, w, 0).sum(1), np.where(w < 0, w, 0).sum(1)
 
 
@@ -375,8 +404,14 @@ class IntLayer:
 
     @property
     def weight_bits(self) -> int:
-        m = max((int(np.abs(t.weight).max(initial=0)) for t in self.terms), default=0)
+        """Signed width of the values hardware stores (:attr:`Term.stored`, every term)."""
+        m = max((int(np.abs(t.stored).max(initial=0)) for t in self.terms), default=0)
         return signed_bits(-m, m)
+
+    @property
+    def shifts(self) -> tuple[int, ...]:
+        """:attr:`Term.shift` of every term, in order."""
+        return tuple(t.shift for t in self.terms)
 
     @property
     def S_bits(self) -> int:
@@ -416,6 +451,7 @@ class IntNetwork:
     bitplanes: bool  # first layer fed with pixel bit planes (accumulate only) instead of MACs
     layers: tuple[IntLayer, ...]
     model_hash: str
+    term_shifts: bool = False  # converted with per-term shifts (``convert(..., term_shifts=True)``)
 
     def layer(self, name: str) -> IntLayer:
         for l in self.layers:
@@ -548,14 +584,53 @@ def _expr(net: Network, name: str, folded: list[str]) -> tuple[list[_RealTerm], 
     )
 
 
-def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntNetwork:
+#: largest integer LSB ``S`` (see :func:`convert`)
+MAX_S = 1 << 30
+
+
+def _headroom(m: np.ndarray) -> np.ndarray:
+    """Per term: the largest ``g >= 0`` with ``2**g * m[t, c] <= max_u m[u, c]`` in every channel
+    ``c`` where term ``t`` has a nonzero weight (``m``: ``(terms, channels)`` largest folded
+    magnitudes).  A term without a nonzero weight gets ``-1`` (it needs no shift)."""
+    M = m.max(0)
+    g = np.full(len(m), -1, dtype=np.int64)
+    for t, mt in enumerate(m):
+        nz = mt > 0
+        if not nz.any():
+            continue
+        with np.errstate(over="ignore"):
+            h = np.floor(np.log2(M[nz] / mt[nz])).astype(np.int64)
+        h = np.clip(h, 0, 1 << 20)
+        h -= np.ldexp(mt[nz], h) > M[nz]  # floor(log2(.)) rounded one too high
+        h += np.ldexp(mt[nz], h + 1) <= M[nz]  # or one too low
+        g[t] = int(h.min())
+    return g
+
+
+def _scales(m: np.ndarray, shifts: np.ndarray, qmax: int) -> np.ndarray:
+    """Per channel, the largest ``S`` with ``m[t, c] * S / 2**shifts[t] <= qmax`` for every term
+    (``qmax`` where a channel has no nonzero weight), as float (not yet capped)."""
+    with np.errstate(divide="ignore", over="ignore"):
+        lim = np.where(m > 0, np.ldexp(float(qmax), shifts)[:, None] / np.where(m > 0, m, 1), np.inf)
+    S = np.floor(lim.min(0))
+    return np.where(np.isfinite(S), S, qmax)
+
+
+def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False, term_shifts: bool = False) -> IntNetwork:
     """Convert ``net`` to its integer SNN with ``weight_bits``-bit signed weights.
 
     ``bitplanes=True`` feeds the first layer the pixel codes as bit planes, MSB
     first, so that every layer only accumulates (the arithmetic is identical).
+
+    ``term_shifts=True`` gives every term of a layer with several terms of different
+    scales its own power-of-two scale: the term stores ``weight_bits``-bit values that
+    the datapath shifts left by :attr:`Term.shift` (see ``docs/integer-network.md``),
+    so that ``S`` can grow until the term with the smallest weights uses the whole
+    width.  A layer whose terms leave no room for it (one term, or terms of similar
+    scale) converts exactly as without the option.
     """
-    if not isinstance(weight_bits, int) or isinstance(weight_bits, bool) or not 2 <= weight_bits <= 24:
-        raise GoldenError(f"convert: weight_bits must be an integer in 2..24, not {weight_bits!r}")
+    if not isinstance(weight_bits, int) or isinstance(weight_bits, bool) or not MIN_WEIGHT_BITS <= weight_bits <= MAX_WEIGHT_BITS:
+        raise GoldenError(f"convert: weight_bits must be an integer in {MIN_WEIGHT_BITS}..{MAX_WEIGHT_BITS}, not {weight_bits!r}")
     B = net.bits
     qmax = (1 << (weight_bits - 1)) - 1
     layer_nodes = [n for n in net.nodes if isinstance(n, QCFS)]
@@ -570,10 +645,8 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
     for n in layer_nodes:
         hidden = isinstance(n, QCFS)
         folded: list[str] = []
-        out_shape = net.shapes[n.name]
-        C = out_shape[0]
-        L_out = (1 << B) - 1
-        factor = L_out / n.lam if hidden else 1.0
+        C = net.shapes[n.name][0]
+        factor = ((1 << B) - 1) / n.lam if hidden else 1.0
         with np.errstate(over="ignore", invalid="ignore"):  # checked just below
             terms, bias = _expr(net, n.inputs[0] if hidden else n.name, folded)
             w_eff = [t.weight * factor for t in terms]
@@ -584,37 +657,101 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
                     f"convert: layer {n.name!r}: a folded {what} overflows float64 (folding {', '.join(reversed(folded))}); "
                     "look for huge weights or biases, a tiny lam, or a BatchNorm var + eps near 0"
                 )
-        m = np.zeros(C)
-        for w in w_eff:
-            m = np.maximum(m, np.abs(w.reshape(C, -1)).max(1))
-        if hidden:
-            with np.errstate(divide="ignore", over="ignore"):
-                S = np.where(m > 0, np.floor(qmax / np.where(m > 0, m, 1)), qmax)
+        # m[t, c]: largest folded magnitude of term t in channel c (the output layer: over all channels,
+        # so that one S serves every logit and argmax is unchanged)
+        m = np.array([np.abs(w.reshape(C, -1)).max(1) for w in w_eff]).reshape(len(w_eff), C)
+        if not hidden:
+            m = np.broadcast_to(m.max(1, initial=0)[:, None], m.shape)
+        if term_shifts:
+            # the output layer's bias takes part like one more term (it has no shift of its own): its
+            # largest magnitude gets the relative precision of the largest weight (logits have no LSB,
+            # and an image whose inputs are all zero is decided by the biases alone)
+            rows = m if hidden else np.vstack([m, np.full((1, C), np.abs(b_eff).max(initial=0))])
+            g = _headroom(rows)
         else:
-            mm = m.max(initial=0)
-            S = np.full(C, np.floor(qmax / mm) if mm > 0 else qmax)
+            g = np.zeros(len(terms) + (0 if hidden else 1), np.int64)
+        ctx = _LayerContext(net, n, hidden, B, qmax, weight_bits, bitplanes, terms, w_eff, b_eff, folded, m)
+        # the largest common exponent K whose layer fits; K = 0 is the conversion without shifts (a
+        # weight shifted by K is at least 2**K, so K > MAX_ACC_BITS - weight_bits cannot fit)
+        K = min(int(g.max(initial=0)), MAX_ACC_BITS - weight_bits)
+        g = g[: len(terms)]
+        while True:
+            try:
+                layer = ctx.build(K, g)
+                break
+            except GoldenError:
+                if K == 0:
+                    raise
+                K -= 1
+        layers.append(layer)
+    return IntNetwork(
+        name=net.name,
+        input=net.input,
+        bits=B,
+        weight_bits=weight_bits,
+        bitplanes=bool(bitplanes),
+        layers=tuple(layers),
+        model_hash=net.hash(),
+        term_shifts=bool(term_shifts),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _LayerContext:
+    """Everything a layer's integers are chosen from, folded once; :meth:`build` picks
+    ``S``, rounds the weights and biases for given per-term shifts and checks the widths."""
+
+    net: Network
+    node: object
+    hidden: bool
+    B: int
+    qmax: int
+    weight_bits: int
+    bitplanes: bool
+    terms: list
+    w_eff: list
+    b_eff: np.ndarray
+    folded: list
+    m: np.ndarray
+
+    def build(self, K: int, g: np.ndarray) -> IntLayer:
+        """The layer with common exponent ``K``: term ``t`` is shifted by ``max(K - g[t], 0)``
+        (``g``: :func:`_headroom`); ``S`` is the largest that every stored weight fits, capped
+        at ``max(MAX_S, 2**max_shift * S0)`` where ``S0`` is the ``S`` without shifts (``K = 0``)."""
+        net, n, hidden, B, qmax, m = self.net, self.node, self.hidden, self.B, self.qmax, self.m
+        out_shape = net.shapes[n.name]
+        C = out_shape[0]
+        L_out = (1 << B) - 1
+        shifts = np.where(g >= 0, np.maximum(K - g, 0), 0)
+        S = _scales(m, shifts, qmax)
         if np.any(S < 1):
             c = int(np.argmin(S))
-            need = int(np.ceil(np.log2(m[c] + 1))) + 1
+            mc = float(m[:, c].max())
+            need = int(np.ceil(np.log2(mc + 1))) + 1
             raise GoldenError(
-                f"convert: layer {n.name!r} channel {c}: a folded weight is {m[c]:.4g} output LSBs per input "
-                f"code, more than {qmax} ({weight_bits}-bit weights allow); use weight_bits >= {need}"
+                f"convert: layer {n.name!r} channel {c}: a folded weight is {mc:.4g} output LSBs per input "
+                f"code, more than {qmax} ({self.weight_bits}-bit weights allow); use weight_bits >= {need}"
             )
-        S = np.minimum(S, 1 << 30).astype(np.int64)
+        top = int(shifts.max(initial=0))  # K, unless the output bias asked for more than any weight can give
+        cap = MAX_S if top == 0 else np.maximum(MAX_S, np.ldexp(np.minimum(_scales(m, 0 * shifts, qmax), MAX_S), top))
+        S = np.minimum(np.minimum(S, cap), 2.0**62).astype(np.int64)  # beyond 2**53 the width check refuses it
         iterms = []
-        for t, w in zip(terms, w_eff):
+        for t, w, sh in zip(self.terms, self.w_eff, shifts):
             Sb = S.reshape((-1,) + (1,) * (w.ndim - 1))
+            stored = np.rint(np.ldexp(w * Sb, -int(sh))).astype(np.int64)
             iterms.append(
                 Term(
                     source=t.chain.source,
                     pre=t.chain.pre,
                     kind=t.kind,
-                    weight=np.rint(w * Sb).astype(np.int64),
+                    weight=stored << int(sh),
                     stride=t.stride,
                     padding=t.padding,
                     groups=t.groups,
+                    shift=int(sh),
                 )
             )
+        b_eff = self.b_eff
         with np.errstate(over="ignore"):
             big = np.abs(b_eff * S) >= 2.0**MAX_ACC_BITS
         if np.any(big):
@@ -630,11 +767,11 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
         neg = np.zeros(C, dtype=object)
         syn_pos = np.zeros(C, dtype=object)
         syn_neg = np.zeros(C, dtype=object)
-        for t in iterms:
-            p, q = (v.astype(object) for v in t.channel_sums())
+        for t in iterms:  # sums of the stored weights, shifted as Python ints (effective sums may pass 2**63)
+            p, q = (v.astype(object) * (1 << t.shift) for v in t.stored_channel_sums())
             is_pixel = t.source == net.input.name
             kmax = (1 << (net.input.bits if is_pixel else B)) - 1
-            step = 1 if (not is_pixel or bitplanes) else kmax
+            step = 1 if (not is_pixel or self.bitplanes) else kmax
             pos += p * kmax * t.pool_area
             neg += q * kmax * t.pool_area
             syn_pos += p * step * t.pool_area
@@ -656,22 +793,16 @@ def convert(net: Network, weight_bits: int = 8, bitplanes: bool = False) -> IntN
             acc_hi=acc_hi,
             syn_lo=int(syn_neg.min(initial=0)),
             syn_hi=int(syn_pos.max(initial=0)),
-            ops=tuple(reversed(folded)) + ((n.name,) if hidden else ()),
+            ops=tuple(reversed(self.folded)) + ((n.name,) if hidden else ()),
             psum_lo=int(neg.min(initial=0)),
             psum_hi=int(pos.max(initial=0)),
         )
         if layer.acc_bits > MAX_ACC_BITS:
             raise GoldenError(
                 f"convert: layer {n.name!r} needs a {layer.acc_bits}-bit accumulator; the golden model computes "
-                f"up to {MAX_ACC_BITS} bits exactly; use fewer weight bits (now {weight_bits})"
+                f"up to {MAX_ACC_BITS} bits exactly; use fewer weight bits (now {self.weight_bits})"
             )
-        layers.append(layer)
-    return IntNetwork(
-        name=net.name,
-        input=net.input,
-        bits=B,
-        weight_bits=weight_bits,
-        bitplanes=bool(bitplanes),
-        layers=tuple(layers),
-        model_hash=net.hash(),
-    )
+        if layer.weight_bits > self.weight_bits:  # pragma: no cover - S is chosen so that every stored weight fits
+            raise GoldenError(f"convert: layer {n.name!r}: stored weights need {layer.weight_bits} bits, "
+                              f"more than {self.weight_bits}")
+        return layer

@@ -6,7 +6,8 @@ Entries (all plain arrays, read with ``allow_pickle=False``):
     UTF-8 JSON as a ``uint8`` array: ``format`` (``"snnbits-trace"``),
     ``schema_version``, ``model_name``, ``model_hash`` (SHA-256 of the model file's
     graph and parameters), ``B``, ``T``, ``mode``, ``N`` (batch size),
-    ``weight_bits``, ``bitplanes``, ``input`` (``name``, ``shape``, ``bits``) and
+    ``weight_bits``, ``bitplanes``, ``term_shifts`` (present, and true, only for a network
+    converted with per-term shifts), ``input`` (``name``, ``shape``, ``bits``) and
     ``layers``: per layer ``name``, ``kind`` (``hidden``/``output``), ``shape``,
     ``sources`` (names of the layers, or the input, whose spikes it reads),
     ``bits``, ``acc_bits``, ``syn_bits``, ``weight_bits``.
@@ -88,6 +89,7 @@ def metadata(inet: IntNetwork, res: SimResult, mode: str) -> dict:
         "N": int(res.pixels.shape[0]),
         "weight_bits": inet.weight_bits,
         "bitplanes": inet.bitplanes,
+        **({"term_shifts": True} if inet.term_shifts else {}),
         "input": {"name": inet.input.name, "shape": list(inet.input.shape), "bits": inet.input.bits},
         "layers": [
             {
@@ -141,6 +143,7 @@ META = Obj({
     "N": Int(0, 1 << 31),
     "weight_bits": Int(2, 24),  # what golden.convert.convert accepts
     "bitplanes": Bool(),
+    "term_shifts": Bool(optional=True),  # absent: false
     "input": Obj({"name": _NAME, "shape": _SHAPE, "bits": Int(1, MAX_BITS)}),
     "layers": List(Obj({
         "name": _NAME,
@@ -279,10 +282,13 @@ def check_matches(trace: Trace, inet: IntNetwork, src: str = "trace") -> None:
             f"not from {inet.name!r} (hash {inet.model_hash[:12]})"
         )
     want = metadata(inet, SimResult(T=meta["T"], pixels=trace.result.pixels), meta["mode"])
-    for key in ("B", "weight_bits", "bitplanes", "input"):
-        if meta[key] != want[key]:
-            raise GoldenError(f"{src}: field {key!r} is {show(meta[key])}, but model {inet.name!r} converted with "
-                              f"weight_bits={inet.weight_bits}, bitplanes={inet.bitplanes} gives {show(want[key])}")
+    given = dict(meta, term_shifts=meta.get("term_shifts", False))
+    want["term_shifts"] = inet.term_shifts
+    for key in ("B", "weight_bits", "bitplanes", "term_shifts", "input"):
+        if given[key] != want[key]:
+            raise GoldenError(f"{src}: field {key!r} is {show(given[key])}, but model {inet.name!r} converted with "
+                              f"weight_bits={inet.weight_bits}, bitplanes={inet.bitplanes}, "
+                              f"term_shifts={inet.term_shifts} gives {show(want[key])}")
     have = {l["name"]: l for l in meta["layers"]}
     missing = [l["name"] for l in want["layers"] if l["name"] not in have]
     if missing:

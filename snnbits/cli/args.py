@@ -164,3 +164,159 @@ def check_simulation_size(inet, images: int, T: int | None, mode: str, max_gib: 
         raise UsageError(f"{what}: simulating {images:,} image(s) of model {inet.name!r} ({mode}, T={T or inet.bits}) "
                          f"needs about {need / 2**30:,.1f} GiB, above the limit of {max_gib:g} GiB; use fewer images, "
                          "or raise --max-memory if this machine has the memory")
+
+
+# ------------------------------------------------------------------ weight width and fidelity
+
+#: how many random images calibrate when a command has no images of its own (``accel info``)
+RANDOM_CALIBRATION_IMAGES = 64
+
+WEIGHT_BITS_HELP = ("signed weight width of the integer network, 2..24, or 'auto': the smallest width at which "
+                    "every layer's codes (the output layer: its predictions) match the float QCFS model's on at "
+                    "least --match of the calibration images' values (default: 8)")
+
+
+def weight_bits_arg(text: str):
+    """argparse type: ``auto`` or an integer (its range is checked by ``golden.convert.convert``)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in 2..24 or 'auto', not {text!r}") from None
+
+
+weight_bits_arg.__name__ = "weight width"
+
+
+def fraction_arg(text: str) -> float:
+    """argparse type: a number in ``(0, 1]``."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and 0 < v <= 1):
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1] (e.g. 0.99), not {text!r}")
+    return v
+
+
+fraction_arg.__name__ = "fraction"
+
+
+def add_weight_options(p: argparse.ArgumentParser, calibration: str, calibration_names=("--calibration",),
+                       calibration_help: str | None = None) -> None:
+    """``--weight-bits W|auto``, ``--match``, ``--term-shifts`` and the calibration file option.
+
+    ``calibration``: what the command calibrates on when no file is given (for the help);
+    ``calibration_help``: the file option's whole help, when it serves more than auto."""
+    from golden.fidelity import DEFAULT_MATCH
+
+    p.add_argument("--weight-bits", type=weight_bits_arg, default=8, metavar="W|auto", help=WEIGHT_BITS_HELP)
+    p.add_argument("--match", type=fraction_arg, default=None, metavar="FRACTION",
+                   help=f"with --weight-bits auto: the fraction, in (0, 1], of every layer's values that must "
+                        f"match the float model (default: {DEFAULT_MATCH:g})")
+    p.add_argument("--term-shifts", action="store_true",
+                   help="give each term of a layer with terms of different scales (e.g. pixels and spikes, or a "
+                        "residual input) its own power-of-two scale: weights stored in W bits and shifted left "
+                        "in the datapath (docs/integer-network.md); no effect on single-term layers")
+    p.add_argument(*calibration_names, dest="calibration", type=Path, default=None, metavar="FILE",
+                   help=calibration_help or f"calibration images (.npy, or .npz with 'x') for --weight-bits auto "
+                                            f"(default: {calibration})")
+
+
+def check_weight_options(args) -> None:
+    """--match only means something with --weight-bits auto."""
+    if args.match is not None and args.weight_bits != "auto":
+        raise UsageError(f"--match {args.match:g}: only used with --weight-bits auto (now --weight-bits "
+                         f"{args.weight_bits})")
+
+
+def probe_network(args, net):
+    """The integer network a command checks its images against before calibrating: the final one
+    for a fixed --weight-bits, else the network at the first width that converts (shapes, B and the
+    layers do not depend on the width)."""
+    from golden.convert import MAX_WEIGHT_BITS, MIN_WEIGHT_BITS, convert
+    from golden.errors import GoldenError
+
+    check_weight_options(args)
+    shifts = bool(getattr(args, "term_shifts", False))
+    bitplanes = bool(getattr(args, "bitplanes", False))
+    if args.weight_bits != "auto":
+        return convert(net, weight_bits=args.weight_bits, bitplanes=bitplanes, term_shifts=shifts)
+    err = None
+    for w in range(MIN_WEIGHT_BITS, MAX_WEIGHT_BITS + 1):
+        try:
+            return convert(net, weight_bits=w, bitplanes=bitplanes, term_shifts=shifts)
+        except GoldenError as e:
+            err = e
+    raise err
+
+
+def fidelity_bytes(net, inet, images: int) -> int:
+    """An upper estimate of the bytes :func:`golden.fidelity.fidelity` needs for ``images`` images:
+    a simulation (:func:`simulation_bytes`) plus the float64 value of every node of the float model."""
+    values = sum(int(np.prod(shape, dtype=object)) for shape in net.shapes.values())
+    return simulation_bytes(inet, images) + images * 8 * values * 2
+
+
+def check_fidelity_size(args, net, inet, images: int, what: str) -> None:
+    """Refuse (before allocating) a match computation whose estimated need exceeds --max-memory."""
+    max_gib = getattr(args, "max_memory", DEFAULT_MAX_MEMORY_GIB)
+    need = fidelity_bytes(net, inet, images)
+    if need > max_gib * 2**30:
+        raise UsageError(f"{what}: comparing {images:,} image(s) of model {inet.name!r} with the float model needs "
+                         f"about {need / 2**30:,.1f} GiB, above the limit of {max_gib:g} GiB; use fewer images, "
+                         "or raise --max-memory if this machine has the memory")
+
+
+def calibration_images(args, probe, default=None, net=None) -> tuple[np.ndarray, str]:
+    """The calibration images: ``--calibration FILE`` if given (its size checked from the header,
+    for the match with the float model ``net`` too when given), else ``default`` (``(x, description)``)."""
+    from golden.reference import check_input
+
+    from .inputs import input_shape, load_inputs
+
+    if args.calibration is None:
+        if default is None:
+            raise UsageError("--weight-bits auto: give calibration images with --calibration FILE")
+        return default
+    src = f"calibration file {args.calibration}"
+    shape = input_shape(args.calibration)
+    if len(shape) != len(probe.input.shape) + 1 or shape[1:] != probe.input.shape:
+        raise UsageError(f"{src}: shape {shape} does not match (N,) + {probe.input.shape} expected by model "
+                         f"{probe.name!r}")
+    if shape[0] == 0:
+        raise UsageError(f"{src}: holds no images (shape {shape})")
+    check_simulation_size(probe, shape[0], None, "fast", getattr(args, "max_memory", DEFAULT_MAX_MEMORY_GIB),
+                          f"{src}")
+    if net is not None:
+        check_fidelity_size(args, net, probe, shape[0], src)
+    x, _ = load_inputs(args.calibration)
+    return check_input(probe, x, source=src), f"file {args.calibration}"
+
+
+def convert_model(args, net, probe=None, default=None):
+    """``(inet, auto, source)``: the integer network of ``net`` as --weight-bits/--term-shifts/
+    --bitplanes say.  For ``auto``: the width :func:`golden.fidelity.auto_weight_bits` picks on the
+    calibration images (``--calibration FILE``, else ``default``, a pair ``(x, description)``), its
+    :class:`~golden.fidelity.AutoWidth` and where the images came from; ``(inet, None, None)`` for a
+    fixed width."""
+    from golden.fidelity import DEFAULT_MATCH, auto_weight_bits
+
+    probe = probe_network(args, net) if probe is None else probe
+    if args.weight_bits != "auto":
+        return probe, None, None
+    x, source = calibration_images(args, probe, default, net)
+    check_fidelity_size(args, net, probe, len(x), f"--weight-bits auto on {source}")
+    auto = auto_weight_bits(net, x, DEFAULT_MATCH if args.match is None else args.match,
+                            bitplanes=bool(getattr(args, "bitplanes", False)),
+                            term_shifts=bool(getattr(args, "term_shifts", False)))
+    return auto.inet, auto, source
+
+
+def auto_summary(auto, source: str) -> str:
+    """One line: the width ``auto`` picked and every layer's match (plain text, for the console)."""
+    f = auto.fidelity
+    per = ", ".join(f"{l.name} {100 * l.fraction:.2f} %" for l in f.layers)
+    return (f"--weight-bits auto: {auto.weight_bits} bits, the smallest width at which every layer matches the "
+            f"float model on >= {100 * auto.match:g} % ({f.images} calibration image(s) from {source}): {per}")

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from snnbits.cli.args import MAX_BASELINE_T, MODEL_HELP, int_in, model_path
+from snnbits.cli.args import MAX_BASELINE_T, MODEL_HELP, add_weight_options, auto_summary, int_in, model_path
 from snnbits.cli.output import FILE_HELP, check_distinct, check_file, write_text, writing
 from snnbits.cli.ui import console, esc, plot_text, progress
 
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
                     "QCFS baseline, the Table 4 ablation and the spiking activity per layer.",
     )
     p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--weight-bits", type=int, default=8, help="signed weight bits of the integer network, 2..24 (default: 8)")
+    add_weight_options(p, calibration="the digits test split")
     p.add_argument("--rate-T", type=int_in(1, MAX_BASELINE_T), nargs="+", default=None, metavar="T",
                    help=f"time steps of the rate-coded QCFS baseline, each 1..{MAX_BASELINE_T} (default: 1 2 4 8 16 32)")
     p.add_argument("--ablation-T", type=int_in(1, MAX_BASELINE_T), nargs="+", default=None, metavar="T",
@@ -44,8 +44,9 @@ def register(subparsers) -> None:
 def _evaluate(path, args):
 
     from golden import accuracy, datasets, ir
-    from golden.convert import convert
     from golden.errors import GoldenError
+
+    from snnbits.cli.args import convert_model
 
     net = ir.load(path)
     want = datasets.input_node()
@@ -55,12 +56,14 @@ def _evaluate(path, args):
             f"the digits test split needs shape {want.shape}, {want.bits} bits, scale {want.scale:g}"
         )
     test = datasets.digits_test()
-    inet = convert(net, weight_bits=args.weight_bits)
+    inet, auto, source = convert_model(args, net, default=(test.x, "the digits test split"))
+    if auto is not None:
+        console.print(esc(auto_summary(auto, source)))
     with progress() as prog:
         rate_T = accuracy.RATE_T if args.rate_T is None else tuple(args.rate_T)
         ablation_T = accuracy.ABLATION_T if args.ablation_T is None else tuple(args.ablation_T)
         task = prog.add_task(esc(path.name), total=accuracy.steps(inet, rate_T, ablation_T))
-        return accuracy.evaluate(net, test.x, test.y, inet=inet, weight_bits=args.weight_bits,
+        return accuracy.evaluate(net, test.x, test.y, inet=inet, weight_bits=inet.weight_bits,
                                  rate_T=rate_T, ablation_T=ablation_T,
                                  progress=lambda what: prog.update(task, advance=1, description=f"{esc(path.name)}: {esc(what)}"))
 
@@ -84,7 +87,8 @@ def print_report(rep, console) -> None:
     from rich.table import Table
 
     B = rep.bits
-    t = Table(title=f"{esc(rep.model)}: accuracy on {rep.images} digits test images (B = {B}, {rep.weight_bits}-bit weights)")
+    t = Table(title=f"{esc(rep.model)}: accuracy on {rep.images} digits test images (B = {B}, {rep.weight_bits}-bit weights"
+                f"{' with per-term shifts' if rep.term_shifts else ''})")
     t.add_column("network")
     t.add_column("T", justify="right")
     t.add_column("accuracy", justify="right")
@@ -141,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = {"--json": args.json, "--plot": args.plot}
     for option, path in outputs.items():
         if path is not None:
-            check_file(path, option, inputs=[model, args.compare])
+            check_file(path, option, inputs=[model, args.compare, args.calibration])
     check_distinct(outputs)
     rep = _evaluate(model, args)
     print_report(rep, console)

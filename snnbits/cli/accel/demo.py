@@ -2,7 +2,8 @@
 
 Stages (each prints what it measured; every number comes from this run):
 
-1. convert the model and show the derived widths,
+1. convert the model (``--weight-bits W|auto``, ``--term-shifts``) and show the derived
+   widths and, per layer, the fraction of codes equal to the float QCFS model's,
 2. accuracy on the digits test split: float ANN, integer ANN, SNN at T = 1..B, the
    rate-coded QCFS baseline and the ablation; the count of images whose SNN
    prediction differs from the integer ANN's,
@@ -30,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from accel.config import DEFAULT_CONFIG
-from snnbits.cli.args import MAX_ARRAY_DIM, MODEL_HELP, int_in, int_list_in, model_path
+from snnbits.cli.args import (MAX_ARRAY_DIM, MODEL_HELP, add_weight_options, auto_summary, check_weight_options, int_in,
+                              int_list_in, model_path)
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.output import building, check_folder
 from snnbits.cli.ui import console, esc, plot_text, progress
@@ -68,6 +70,7 @@ def register(sub) -> None:
     p.add_argument("--cosim-shape", default="4x4", metavar="RxC",
                    help="PE array shape for the co-simulation, 1..64 rows and columns (default: 4x4)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    add_weight_options(p, calibration="the digits test split")
     p.set_defaults(func=run)
 
 
@@ -99,8 +102,9 @@ def _cosim_shape(text: str) -> tuple[int, int]:
 
 def run(args) -> int:
     args.model = model_path(args.model)
-    out = check_folder(args.out, "--out", MARKER, inputs=[args.model])
+    out = check_folder(args.out, "--out", MARKER, inputs=[args.model, args.calibration])
     _cosim_shape(args.cosim_shape)
+    check_weight_options(args)
     with building(args.out, "--out", MARKER, note="made by 'accel demo'; the next 'accel demo' into this folder "
                                                 "replaces it\n") as partial:
         summary = _build(args, partial)
@@ -114,9 +118,11 @@ def run(args) -> int:
 def _build(args, partial: Path) -> dict:
     """Run every stage, writing into ``partial``; return the summary."""
     from golden import datasets, trace
-    from golden.convert import convert
     from golden.errors import GoldenError
+    from golden.fidelity import fidelity
     from golden.ir import load
+
+    from snnbits.cli.args import convert_model
 
     plots = _plots_available(args)
     t_start = time.perf_counter()
@@ -127,17 +133,23 @@ def _build(args, partial: Path) -> dict:
     from .info import info_json, info_table
 
     net = load(args.model)
-    inet = convert(net)
-    console.print(info_table(inet))
-    _write_json(partial / "widths.json", info_json(inet))
-    summary["model"] = {"name": net.name, "hash": inet.model_hash, "B": inet.bits, "weight_bits": inet.weight_bits,
-                        "layers": [{"name": l.name, "acc_bits": l.acc_bits, "syn_bits": l.syn_bits,
-                                    "weight_bits": l.weight_bits} for l in inet.layers]}
     want = datasets.input_node()
     if (net.input.shape, net.input.bits) != (want.shape, want.bits):
         raise GoldenError(f"demo: model input {net.input.shape} x {net.input.bits} bits does not match the digits "
                           f"data ({want.shape} x {want.bits} bits)")
     test = datasets.digits_test()
+    split = "the digits test split"
+    inet, auto, source = convert_model(args, net, default=(test.x, split))
+    if auto is not None:
+        console.print(esc(auto_summary(auto, source)))
+    fid = auto.fidelity if auto is not None else fidelity(net, inet, test.x)
+    console.print(info_table(inet, fidelity=fid, calibration=source or split))
+    _write_json(partial / "widths.json", info_json(inet, fid, source or split, auto))
+    summary["model"] = {"name": net.name, "hash": inet.model_hash, "B": inet.bits, "weight_bits": inet.weight_bits,
+                        "term_shifts": inet.term_shifts,
+                        "layers": [{"name": l.name, "acc_bits": l.acc_bits, "syn_bits": l.syn_bits,
+                                    "weight_bits": l.weight_bits, "match": fid.layer(l.name).fraction}
+                                   for l in inet.layers]}
 
     # 2. accuracy ---------------------------------------------------------------
     console.rule("[bold]2. accuracy on the digits test split")
@@ -201,6 +213,14 @@ def _build(args, partial: Path) -> dict:
     from accel.model import check_fits, profile
 
     cfg = load_config(SMALL_CONFIG)  # SRAMs sized for a small network (the default is sized for VGG16)
+    wide = {"weight_bits": max(cfg.weight_bits, *(l.weight_bits for l in inet.layers)),
+            "acc_bits": max(cfg.acc_bits, *(l.acc_bits for l in inet.layers))}
+    if wide != {"weight_bits": cfg.weight_bits, "acc_bits": cfg.acc_bits}:
+        import dataclasses
+
+        console.print(f"PE widths of {SMALL_CONFIG.name} widened for this network: {wide['weight_bits']}-bit weights, "
+                      f"{wide['acc_bits']}-bit accumulators")
+        cfg = dataclasses.replace(cfg, **wide)
     shapes = sw.parse_shapes(args.rows, args.cols)
     prof = profile(inet, res)
     check_fits(prof, cfg)
@@ -265,13 +285,14 @@ def _summary_md(s: dict, acc, rep, front, plots: bool) -> str:
         f"# Demo summary: {s['model']['name']}",
         "",
         f"Model `{s['model_file']}` (hash `{s['model']['hash'][:16]}`), B = {B} bits, "
-        f"{s['model']['weight_bits']}-bit weights. Run took {s['seconds']:.0f} s. All numbers below come from this run.",
+        f"{s['model']['weight_bits']}-bit weights{' with per-term shifts' if s['model']['term_shifts'] else ''}. Run took {s['seconds']:.0f} s. All numbers below come from this run.",
         "",
         "## Conversion",
         "",
-        "| layer | weight bits | synaptic-sum bits | accumulator bits |",
-        "|---|---:|---:|---:|",
-        *[f"| {l['name']} | {l['weight_bits']} | {l['syn_bits']} | {l['acc_bits']} |" for l in s["model"]["layers"]],
+        "| layer | weight bits | synaptic-sum bits | accumulator bits | codes equal to the float model's |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {l['name']} | {l['weight_bits']} | {l['syn_bits']} | {l['acc_bits']} | {100 * l['match']:.2f} % |"
+          for l in s["model"]["layers"]],
         "",
         f"## Accuracy ({acc.images} digits test images)",
         "",

@@ -8,21 +8,22 @@ from pathlib import Path
 import numpy as np
 
 from golden import trace
-from golden.convert import convert
 from golden.ir import load
 from golden.random import random_inputs
 from golden.simulate import MODES, simulate
-from snnbits.cli.args import MODEL_HELP, add_memory_option, check_simulation_size, int_in, model_path
+from snnbits.cli.args import (MODEL_HELP, add_memory_option, add_weight_options, auto_summary, check_simulation_size,
+                              convert_model, int_in, model_path, probe_network)
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.inputs import input_shape, load_inputs
 from snnbits.cli.output import FILE_HELP, check_file, writing
 from snnbits.cli.ui import console, esc, layer_progress
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser, calibration: str = "the images the command simulates",
+                      calibration_names=("--calibration",), calibration_help: str | None = None) -> None:
+    """MODEL, the weight options (:func:`snnbits.cli.args.add_weight_options`) and --bitplanes."""
     p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
-    p.add_argument("--weight-bits", type=int, default=8, metavar="W",
-                   help="signed weight width of the integer network, 2..24 (default: 8)")
+    add_weight_options(p, calibration, calibration_names, calibration_help)
     p.add_argument("--bitplanes", action="store_true",
                    help="feed the first layer pixel bit planes MSB first (accumulate only) instead of multi-bit MACs")
 
@@ -110,10 +111,13 @@ def get_inputs(args, inet, mode: str = "fast") -> tuple[np.ndarray, np.ndarray |
 
 def run(args) -> int:
     model = model_path(args.model)
-    check_file(args.out, "--out", inputs=[model, args.input])
+    check_file(args.out, "--out", inputs=[model, args.input, args.calibration])
     net = load(model)
-    inet = convert(net, weight_bits=args.weight_bits, bitplanes=args.bitplanes)
-    x, y, _ = get_inputs(args, inet, args.mode)
+    probe = probe_network(args, net)
+    x, y, source = get_inputs(args, probe, args.mode)
+    inet, auto, calibrated_on = convert_model(args, net, probe, default=(x, source))
+    if auto is not None:
+        console.print(esc(auto_summary(auto, calibrated_on)))
     with layer_progress(len(inet.layers), f"simulating ({args.mode})") as advance:
         res = simulate(inet, x, T=args.steps, mode=args.mode, progress=advance)
     with writing(args.out, "--out") as tmp:

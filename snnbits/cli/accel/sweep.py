@@ -30,7 +30,7 @@ def register(sub) -> None:
         ),
         epilog="Example: accel sweep --random 4 --rows 1,2,4,8,16 --cols 1,2,4,8,16 --plot sweep.png",
     )
-    add_model_options(p)
+    add_model_options(p, calibration="the images the sweep simulates, or the trace's")
     p.add_argument("--rows", type=int_list_in(1, MAX_ARRAY_DIM), default=[1, 2, 4, 8, 16], metavar="R,R,...",
                    help=f"PE rows to try, each 1..{MAX_ARRAY_DIM} (default: 1,2,4,8,16); at most {MAX_SHAPES} "
                         "shapes (rows x cols) per sweep")
@@ -58,32 +58,44 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _inputs(args, inet):
-    """(SimResult, description) from --trace or by simulating the requested images."""
+def _inputs(args, net):
+    """(integer network, SimResult, description) from --trace or by simulating the requested images;
+    ``--weight-bits auto`` calibrates on those images (or on --calibration FILE)."""
     from golden import trace as gtrace
     from golden.simulate import simulate
 
+    from snnbits.cli.args import auto_summary, convert_model, probe_network
+    from snnbits.cli.ui import console
+
+    probe = probe_network(args, net)
     if args.trace is not None:
         tr = gtrace.load(args.trace)
-        if tr.meta["weight_bits"] != inet.weight_bits or tr.meta["bitplanes"] != inet.bitplanes:
-            raise AccelError(f"trace file {args.trace}: made with weight_bits={tr.meta['weight_bits']} bitplanes="
-                             f"{tr.meta['bitplanes']}, but the sweep converts with weight_bits={inet.weight_bits} "
-                             f"bitplanes={inet.bitplanes}; pass the same --weight-bits/--bitplanes")
+        inet, auto, source = convert_model(args, net, probe, default=(tr.result.pixels, f"trace {args.trace}"))
+        if auto is not None:
+            console.print(esc(auto_summary(auto, source)))
+        made = (tr.meta["weight_bits"], tr.meta["bitplanes"], tr.meta.get("term_shifts", False))
+        if made != (inet.weight_bits, inet.bitplanes, inet.term_shifts):
+            raise AccelError(f"trace file {args.trace}: made with weight_bits={made[0]} bitplanes={made[1]} "
+                             f"term_shifts={made[2]}, but the sweep converts with weight_bits={inet.weight_bits} "
+                             f"bitplanes={inet.bitplanes} term_shifts={inet.term_shifts}; pass the same "
+                             "--weight-bits/--bitplanes/--term-shifts")
         gtrace.check_matches(tr, inet, f"trace file {args.trace}")
-        return tr.result, f"trace {args.trace}"
+        return inet, tr.result, f"trace {args.trace}"
     from .run import get_inputs
 
     if args.input is None and args.random is None and args.digits is None:
         args.random = 4
-    x, _, source = get_inputs(args, inet)
+    x, _, source = get_inputs(args, probe)
+    inet, auto, calibrated_on = convert_model(args, net, probe, default=(x, source))
+    if auto is not None:
+        console.print(esc(auto_summary(auto, calibrated_on)))
     what = f"{len(x)} digits test image(s)" if args.digits is not None else f"{len(x)} simulated image(s)"
-    return simulate(inet, x, T=args.steps), what
+    return inet, simulate(inet, x, T=args.steps), what
 
 
 def run(args) -> int:
     import dataclasses
 
-    from golden.convert import convert
     from golden.ir import load
 
     from accel import sweep as sw
@@ -95,7 +107,7 @@ def run(args) -> int:
     outputs = {"--csv": args.csv, "--json": args.json, "--plot": args.plot}
     for option, path in outputs.items():
         if path is not None:
-            check_file(path, option, inputs=[model, args.trace, args.input, args.config, args.costs])
+            check_file(path, option, inputs=[model, args.trace, args.input, args.config, args.costs, args.calibration])
     check_distinct(outputs)
     shapes = sw.parse_shapes(args.rows, args.cols)
     if len(shapes) > MAX_SHAPES:
@@ -104,8 +116,7 @@ def run(args) -> int:
     if args.clock_mhz is not None:
         cfg = dataclasses.replace(cfg, clock_mhz=args.clock_mhz)
     net = load(model)
-    inet = convert(net, weight_bits=args.weight_bits, bitplanes=args.bitplanes)
-    res, what = _inputs(args, inet)
+    inet, res, what = _inputs(args, net)
     t0 = time.perf_counter()
     prof = profile(inet, res)
     check_fits(prof, cfg)  # before the progress bar: a user error prints cleanly
