@@ -4,7 +4,9 @@
   from the bank images and its thresholds from the parameter words: its spikes
   (every tensor, every bit) and logits must equal golden.simulate, on the bundled
   model and on random networks (hypothesis), for every array shape.
-* The closed-form cycle model must equal the interpreter's count tile by tile.
+* The closed-form cycle model must equal the interpreter's count tile by tile, and
+  its activity counters (ops by kind, spike memory reads and writes, image rows,
+  weight beats) the interpreter's, layer by layer.
 * Every way a golden term is lowered (hardware pool, pool composed into the
   kernel, identity merged or kept as a depthwise conv, identity on a vector as a
   diagonal map, QCFS as the output) is exercised by a network built for it.
@@ -51,10 +53,12 @@ def check_program(inet, x, rows, cols, T=None, scan=None):
         got = ref.tensors[t.id].transpose(1, 0, 2, 3, 4).reshape(golden.shape[:2] + (-1,))
         assert np.array_equal(got[:, :, : golden[0, 0].size], golden.reshape(golden.shape[:2] + (-1,))), t.name
         assert not got[:, :, golden[0, 0].size:].any(), f"{t.name}: a bit beyond the tensor was written"
-    cycles, layers = network_cycles(prog.plan, res)
+    cycles, layers = network_cycles(prog.plan, res, wplan=prog.wplan)
     for lc in layers:
         assert np.array_equal(lc.tile_ops, ref.tile_ops[lc.name]), lc.name
     assert np.array_equal(cycles, ref.cycles)
+    # every activity counter of the closed form equals the interpreter's, counted op by op
+    assert [lc.counters for lc in layers] == ref.counters
     return prog, ref
 
 
@@ -200,6 +204,18 @@ def test_stride_larger_than_kernel_and_grouped_convs():
     check_program(convert(net), x, 3, 2, T=2)
 
 
+def test_windows_without_a_row_cost_one_zero_op_and_one_unit_read():
+    """A 1x1 conv padded by 1: the border outputs read no input row at all (an empty window)."""
+    def body(nodes, prev, rng):
+        prev = _conv_q(nodes, prev, rng, "c0", 4, k=1, padding=1)
+        return _conv_q(nodes, prev, rng, "c1", 4)
+
+    net, x = _net(body, input_shape=(2, 5, 5))
+    prog, ref = check_program(convert(net), x, 2, 3)
+    first = ref.counters[0]
+    assert first.acc > first.events  # the empty windows' zero ops
+
+
 def test_all_zero_image():
     net = random_network(np.random.default_rng(4), input_shape=(2, 6, 6))
     check_program(convert(net), np.zeros((1, 2, 6, 6), np.int64), 2, 4)
@@ -278,6 +294,8 @@ def test_streamed_weights_run_exactly_and_double_buffering_never_costs(regions, 
     assert np.array_equal(ref.logits, res.logits(inet))
     cycles, layers = network_cycles(p, res, wplan=wp)
     assert np.array_equal(cycles, ref.cycles)
+    assert [lc.counters for lc in layers] == ref.counters  # stalls and weight beats included
+    assert sum(c.weight_beats for c in ref.counters) == len(x) * len(prog.stream_words())
     resident, _ = network_cycles(p, res)
     assert np.all(cycles >= resident)
     assert np.array_equal(cycles - resident, sum(lc.stalled for lc in layers))
