@@ -34,7 +34,7 @@ from golden.simulate import SimResult, input_steps
 from .config import ArrayConfig
 from .errors import AccelError
 from .machine import TIMING, LayerCounters, Timing, machine_activity, network_cycles
-from .program import Plan, plan, weight_plan
+from .program import Plan, descriptors, param_word_count, plan, weight_plan
 
 MEMORIES = ("weight_sram", "spike_sram", "param", "offchip")
 #: operation counts per layer: adds the PEs perform (zero lanes included), ACC ops that carry a spike,
@@ -98,6 +98,8 @@ class NetworkStats:
     image_cycles: np.ndarray = field(repr=False, default=None)  # (N,) each image, first pixel to last op
     plan: Plan = field(repr=False, default=None)  # the network on the machine
     wplan: object = field(repr=False, default=None)  # accel.program.WeightPlan: where the weights live
+    params_words: int = 0  # words of each parameter bank
+    descriptor_bits: int = 0  # width of one layer descriptor
 
     def total(self, what: str) -> int:
         return sum(getattr(l, what) for l in self.layers)
@@ -205,7 +207,9 @@ def evaluate(prof: NetworkProfile, cfg: ArrayConfig, timing: Timing = TIMING) ->
         idle = N * (timing.setup + timing.drain) + (N * image_rows if i == 0 else 0)
         layers.append(LayerStats(layer.name, N, layer.tiles, R * C, busy, idle, int(lc.stalled.sum()), c.events,
                                  sram, ops, lc.tile_ops, c, act))
-    return NetworkStats(cfg, N, layers, not wp.streamed, per_image, p, wp)
+    fields = descriptors(p, wp)[2]
+    return NetworkStats(cfg, N, layers, not wp.streamed, per_image, p, wp,
+                        max(1, sum(param_word_count(p, l) for l in p.layers)), fields["width"])
 
 
 def run_model(inet: IntNetwork, res: SimResult, cfg: ArrayConfig, timing: Timing = TIMING) -> NetworkStats:
