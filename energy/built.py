@@ -49,8 +49,6 @@ FIRE ops (what gating the enables would save).
 
 from __future__ import annotations
 
-import math
-
 from accel.machine import tensor_banks
 
 from .activity import Activity, LayerActivity, Memory, Op, Traffic
@@ -183,7 +181,24 @@ def horner_as_barrel_pj(activity: Activity, mem) -> float:
                if o.op == "horner_shift")
 
 
-def per_image(x: float, images: int) -> float:
-    if images < 1 or not math.isfinite(x):
-        raise EnergyError(f"built accelerator: cannot divide {x!r} over {images} images")
-    return x / images
+# ------------------------------------------------------------------ hooks for accel.sweep (picklable with partial)
+
+
+def energy_pj(stats, costs=None, mem=None, sizing: str = "config") -> float:
+    """Energy per inference of the built machine of ``stats`` (pJ): compute, memory and leakage."""
+    from .activity import price
+    from .costs import load_costs
+    from .memtable import load_memory_table
+
+    p = price(built_activity(stats, sizing), costs or load_costs(), mem or load_memory_table())
+    return p.total_energy_pj / p.images
+
+
+def area_um2(stats, mem=None, sizing: str = "config") -> float | None:
+    """Area of the built machine of ``stats`` (um^2, memories and logic); None where the logic model
+    does not apply (:func:`energy.area.machine_area`)."""
+    from .area import machine_area
+    from .memtable import load_memory_table
+
+    mem = mem or load_memory_table()
+    return machine_area(built_activity(stats, sizing), mem, stats).total_um2
