@@ -143,6 +143,39 @@ def test_bad_cost_tables(files, capsys, edit, needles):
     _assert_clean_error(rc, out, err, f"cost table {bad}", *needles)
 
 
+def test_accelergy_export_round_trips(files, capsys):
+    """The exported ERT and action counts give, by Accelergy's rule, the built machine's compute + memory energy;
+    the exported tables read back as --costs give the same report."""
+    from energy.accelergy import energy_from_counts, load_yaml
+
+    pytest.importorskip("yaml")
+    out = files["dir"] / "accelergy"
+    base = ["report", files["trace"], "--model", files["model"], "--array", "2x2", "--format", "json"]
+    rc, text, err = run(capsys, *base, "--export-accelergy", out)
+    assert rc == 0, err
+    built = json.loads(text)["methods"][0]
+    assert sorted(p.name for p in out.iterdir()) == [".snnbits-accelergy", "action_counts.yaml", "art.yaml", "ert.yaml",
+                                                     "tables_ert.yaml"]
+    e = energy_from_counts(load_yaml(out / "ert.yaml"), load_yaml(out / "action_counts.yaml"))
+    assert e / 4 == pytest.approx(built["compute_energy_pj"] + built["memory_energy_pj"], rel=1e-5)
+    art = {t["name"]: t["area"] for t in load_yaml(out / "art.yaml")["ART"]["tables"]}
+    assert art["snnbits.memory.weights"] > 0 and "snnbits.memory.membranes" in art
+    rc, again, err = run(capsys, *base, "--costs", out / "tables_ert.yaml", "--export-accelergy", out)
+    _assert_clean_error(rc, again, err, "holds an input of this command")
+    tables = files["dir"] / "tables_ert.yaml"
+    tables.write_bytes((out / "tables_ert.yaml").read_bytes())
+    rc, again, err = run(capsys, *base, "--costs", tables, "--export-accelergy", out)
+    assert rc == 0, err  # an earlier export is replaced
+    for a, b in zip(json.loads(text)["methods"], json.loads(again)["methods"]):
+        assert a["total_energy_pj"] == pytest.approx(b["total_energy_pj"], rel=1e-9), a["method"]
+    foreign = files["dir"] / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    rc, text, err = run(capsys, *base, "--export-accelergy", foreign)
+    _assert_clean_error(rc, text, err, "--export-accelergy")
+    assert (foreign / "keep.txt").read_text() == "mine"
+
+
 def test_config_that_cannot_hold_the_network(files, capsys):
     cfg = files["dir"] / "tiny.toml"
     cfg.write_text("[memory]\nspike_sram_kib = 0.01\n")
