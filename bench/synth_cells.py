@@ -29,7 +29,7 @@ from golden.convert import convert  # noqa: E402
 from golden.models import load_model  # noqa: E402
 from snnbits.cosim.synth import SCRIPT, top_cells, yosys_missing  # noqa: E402
 
-DEFAULT = "1x4,2x2,4x1,2x8,4x4,8x2,8x8"
+DEFAULT = "1x4,2x2,4x1,2x8,4x4,8x2,8x8,16x4,4x16,16x16"
 
 
 def main(argv=None) -> int:

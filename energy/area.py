@@ -17,7 +17,8 @@ macro counted; logic from the synthesized top (``energy/synth_cells.json``, writ
 at several array shapes, split into one PE, the PE array's lane selection, and the
 rest of the top).  The rule, :class:`LogicModel`: ``R x C`` times the synthesized PE,
 plus the rest fitted by least squares over the synthesized shapes to
-``a + b R + c C + d R C V + e R V`` (``V``: weight lanes per bank word).  It applies to
+``a + b R + c C + d R C + e R C V + f R V`` (``V``: weight lanes per bank word: the lane
+selection of a row is a ``V``-to-1 choice per column and a window of ``V`` words).  It applies to
 networks with the synthesized widths (weight, membrane, pixel bits, ``B``); for others
 the logic area is left out, with the reason.
 """
@@ -133,11 +134,11 @@ CELLS = Obj({
                    "bits": Int(1, 64)}),
     "shapes": List(_SHAPE, min_len=5, max_len=64),
 })
-FEATURES = ("1", "R", "C", "R*C*V", "R*V")
+FEATURES = ("1", "R", "C", "R*C", "R*C*V", "R*V")
 
 
 def _features(R, C, V):
-    return [1.0, R, C, R * C * V, R * V]
+    return [1.0, R, C, R * C, R * C * V, R * V]
 
 
 @dataclass(frozen=True)

@@ -183,22 +183,48 @@ def horner_as_barrel_pj(activity: Activity, mem) -> float:
 
 # ------------------------------------------------------------------ hooks for accel.sweep (picklable with partial)
 
+_TABLES: dict = {}
+
+
+def _tables(costs, mem):
+    """Tables given as objects or as paths (``None``: the bundled ones), loaded once per process: a partial of
+    the hooks with paths pickles to the sweep's workers."""
+    from .costs import CostTable
+    from .memtable import MemoryTable, load_memory_table
+
+    if not isinstance(costs, CostTable):
+        key = ("costs", None if costs is None else str(costs))
+        if key not in _TABLES:
+            from .report import load_cost_table
+
+            _TABLES[key] = load_cost_table(costs)
+        costs = _TABLES[key]
+    if not isinstance(mem, MemoryTable):
+        key = ("mem", None if mem is None else str(mem))
+        if key not in _TABLES:
+            _TABLES[key] = load_memory_table(mem)
+        mem = _TABLES[key]
+    return costs, mem
+
 
 def energy_pj(stats, costs=None, mem=None, sizing: str = "config") -> float:
-    """Energy per inference of the built machine of ``stats`` (pJ): compute, memory and leakage."""
+    """Energy per inference of the built machine of ``stats`` (pJ): compute, memory and leakage.
+    ``costs``/``mem``: tables or their paths (default: the bundled tables)."""
     from .activity import price
-    from .costs import load_costs
-    from .memtable import load_memory_table
 
-    p = price(built_activity(stats, sizing), costs or load_costs(), mem or load_memory_table())
+    costs, mem = _tables(costs, mem)
+    p = price(built_activity(stats, sizing), costs, mem)
     return p.total_energy_pj / p.images
 
 
 def area_um2(stats, mem=None, sizing: str = "config") -> float | None:
     """Area of the built machine of ``stats`` (um^2, memories and logic); None where the logic model
-    does not apply (:func:`energy.area.machine_area`)."""
+    does not apply (:func:`energy.area.machine_area`).  ``mem``: the memory table or its path."""
     from .area import machine_area
-    from .memtable import load_memory_table
 
-    mem = mem or load_memory_table()
+    _, mem = _tables(load_default_costs(), mem)
     return machine_area(built_activity(stats, sizing), mem, stats).total_um2
+
+
+def load_default_costs():
+    return _tables(None, None)[0]

@@ -144,7 +144,8 @@ def run(args) -> int:
 
 
 def energy_hooks(costs=None, memtable=None, sizing: str = "config", disabled: bool = False) -> dict:
-    """The sweep's energy and area columns: the built machine priced by ``energy.built`` (picklable partials)."""
+    """The sweep's energy and area columns: the built machine priced by ``energy.built`` (picklable partials
+    of the table paths; the tables are checked here first, so that a bad file is an error before the sweep)."""
     if disabled:
         return {}
     import functools
@@ -153,9 +154,10 @@ def energy_hooks(costs=None, memtable=None, sizing: str = "config", disabled: bo
     from energy.memtable import load_memory_table
     from energy.report import load_cost_table
 
-    mem = load_memory_table(memtable)
-    return {"energy": functools.partial(energy_pj, costs=load_cost_table(costs), mem=mem, sizing=sizing),
-            "area": functools.partial(area_um2, mem=mem, sizing=sizing)}
+    load_cost_table(costs)
+    load_memory_table(memtable)
+    return {"energy": functools.partial(energy_pj, costs=costs, mem=memtable, sizing=sizing),
+            "area": functools.partial(area_um2, mem=memtable, sizing=sizing)}
 
 
 def print_points(points, cfg, title: str) -> None:
