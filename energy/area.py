@@ -149,7 +149,7 @@ class LogicModel:
     pe_um2: float
     coef: tuple[float, ...]  # of FEATURES, for everything but the PEs
     shapes: tuple[tuple[int, int, int, float], ...]  # (R, C, V, synthesized non-PE area)
-    source: str
+    source: str  # the cells file
     date: str
     model_hash: str
 
@@ -217,7 +217,7 @@ def load_logic_model(table: MemoryTable, path=None) -> LogicModel:
         raise EnergyError(f"{where}: the shapes do not determine the fit {FEATURES} (vary rows, columns and lanes)")
     coef = np.linalg.lstsq(X, y, rcond=None)[0]
     return LogicModel(MappingProxyType(dict(doc["widths"])), pes.pop(), tuple(float(c) for c in coef), tuple(rows),
-                      f"{doc['source']} ({path.name})", doc["date"], doc["model_hash"])
+                      path.name, doc["date"], doc["model_hash"])
 
 
 @dataclass(frozen=True)
@@ -267,9 +267,8 @@ def machine_area(activity, table: MemoryTable, stats=None, logic: LogicModel | N
     if why:
         return MachineArea(MappingProxyType(mem), None, why)
     parts = logic.area_um2(p.rows, p.cols, p.lanes)
-    note = (f"logic: {p.rows * p.cols} x {logic.pe_um2:,.0f} um^2 PEs (synthesized) + array and control fitted "
-            f"over {len(logic.shapes)} synthesized shapes (max error {logic.max_fit_error:.1%}); {logic.source}, "
-            f"{logic.date}")
+    note = (f"{p.rows * p.cols} PEs of {logic.pe_um2:,.0f} um^2 + array and control fitted over "
+            f"{len(logic.shapes)} synthesized shapes, max error {logic.max_fit_error:.1%}; {logic.source}, {logic.date}")
     return MachineArea(MappingProxyType(mem), MappingProxyType(parts), note)
 
 

@@ -49,8 +49,6 @@ FIRE ops (what gating the enables would save).
 
 from __future__ import annotations
 
-from accel.machine import tensor_banks
-
 from .activity import Activity, LayerActivity, Memory, Op, Traffic
 from .baselines import Hierarchy
 from .errors import EnergyError
@@ -101,7 +99,7 @@ def machine_memories(stats, sizing: str = "config") -> tuple[Memory, ...]:
     else:
         for t in p.tensors:
             mems.append(Memory(_tensor_memory(t), "sram", _bytes(max(t.bank_depths()) * t.word_bits), t.word_bits,
-                               tensor_banks(t)))
+                               sum(1 for d in t.bank_depths() if d)))
     mems.append(Memory("membranes", "register", _bytes(R * C * A), A))
     mems.append(Memory("dram", "dram", 0, wword))
     return tuple(mems)

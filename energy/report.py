@@ -15,8 +15,10 @@ same tables:
 Ratios are method / built (``> 1``: ours is cheaper), for compute, memory and total
 (compute + memory + leakage), all computed in this run; :attr:`EnergyReport.verdicts`
 says per baseline whether ours wins, ties (within :data:`TIE_BAND`) or loses.
-:func:`report_from_files` loads a trace, the model, the tables and a configuration
-first; :func:`to_json` gives the stable JSON document of ``docs/energy.md``.
+:func:`load_matching` loads a trace and the model it was made from; the front end
+(``snnbits.cli.energy.report_from_files``) runs the cycle model on it (this package
+imports no ``accel`` code: it reads the cycle model's result); :func:`to_json` gives
+the stable JSON document of ``docs/energy.md``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from golden.simulate import SimResult
 
 from . import counts
 from .activity import COMPUTE_CATEGORIES, MEMORY_CATEGORIES, Activity, PricedActivity, price
+from .area import MachineArea, machine_area
 from .baselines import METHODS, baseline_activities
 from .built import SIZINGS, built_activity, hierarchy, horner_as_barrel_pj
 from .costs import CostTable, load_costs
@@ -70,6 +73,7 @@ class Verdict:
     ours_nj: float
     baseline_nj: float
     sentence: str
+    ideal_ratio: float | None = None  # baseline / ours' ideal lower bound (both ideal machines on the generic array)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class EnergyReport:
     ideal: PricedActivity
     baselines: tuple[PricedActivity, ...]
     horner_barrel_pj: float  # the built machine's Horner shifts priced as barrel shifters (total)
+    area: MachineArea | None = None  # the built machine's area (energy.area.machine_area)
 
     @property
     def methods(self) -> tuple[PricedActivity, ...]:
@@ -133,7 +138,7 @@ class EnergyReport:
 
     @property
     def verdicts(self) -> tuple[Verdict, ...]:
-        return tuple(verdict(b, self.built) for b in self.baselines)
+        return tuple(verdict(b, self.built, ideal=self.ideal) for b in self.baselines)
 
     @property
     def horner_share_as_barrel(self) -> float:
@@ -146,9 +151,11 @@ def _div(a: float, b: float) -> float:
     return a / b if b else float("inf") if a else 0.0
 
 
-def verdict(base: PricedActivity, ours: PricedActivity, band: float = TIE_BAND) -> Verdict:
+def verdict(base: PricedActivity, ours: PricedActivity, band: float = TIE_BAND,
+            ideal: PricedActivity | None = None) -> Verdict:
     """Ours against ``base`` by total energy per image: wins (the baseline costs more than ``1 + band`` times
-    ours), loses (less than ``1 - band`` times), else ties."""
+    ours), loses (less than ``1 - band`` times), else ties.  With ``ideal`` (ours' ideal event-driven bound,
+    modelled like the baselines on the generic array) the sentence also gives the like-for-like ratio."""
     r = _div(base.total_energy_pj, ours.total_energy_pj)
     o, b = ours.per_image() / 1e3, base.per_image() / 1e3
     outcome = "wins" if r > 1 + band else "loses" if r < 1 - band else "ties"
@@ -156,17 +163,19 @@ def verdict(base: PricedActivity, ours: PricedActivity, band: float = TIE_BAND) 
     text = {"wins": f"ours wins: the baseline costs {r:.2f}x ours",
             "loses": f"ours loses: the baseline costs {r:.2f}x ours ({1 / r:.2f}x less)" if r else "ours loses",
             "ties": f"ours ties (within {band:.0%}): the baseline costs {r:.2f}x ours"}[outcome]
+    ri = _div(base.total_energy_pj, ideal.total_energy_pj) if ideal is not None else None
+    like = f"; like for like, against ours' ideal bound on the same generic array: {ri:.2f}x" if ri is not None else ""
     sentence = (f"{base.description}: {b:,.1f} nJ per image against ours {o:,.1f} nJ; {text} "
-                f"(compute alone: {rc:.2f}x)")
-    return Verdict(base.method, outcome, r, o, b, sentence)
+                f"(compute alone: {rc:.2f}x{like})")
+    return Verdict(base.method, outcome, r, o, b, sentence, ri)
 
 
-def energy_report(inet: IntNetwork, res: SimResult, costs: CostTable | None = None, mem: MemoryTable | None = None,
-                  *, config=None, stats=None, sizing: str = "config", rate_T: int | None = None) -> EnergyReport:
+def energy_report(inet: IntNetwork, res: SimResult, stats, costs: CostTable | None = None,
+                  mem: MemoryTable | None = None, *, sizing: str = "config", rate_T: int | None = None) -> EnergyReport:
     """Price the built machine, its ideal lower bound and every baseline on the images of ``res`` (a simulation
-    or a loaded trace of ``inet``; see the module docstring).  ``costs``/``mem``: the tables (default: the
-    bundled ones); ``config``: an :class:`accel.config.ArrayConfig` (default: ``accel/configs/default.toml``);
-    ``stats``: a cycle-model result of ``inet`` on ``res`` already computed (then ``config`` is its)."""
+    or a loaded trace of ``inet``; see the module docstring).  ``stats``: the cycle model's result on them
+    (:func:`accel.model.evaluate`: the machine, its configuration and counters); ``costs``/``mem``: the
+    tables (default: the bundled ones)."""
     if sizing not in SIZINGS:
         raise EnergyError(f"energy report: sizing must be one of {SIZINGS}, not {sizing!r}")
     N = int(res.pixels.shape[0])
@@ -174,14 +183,6 @@ def energy_report(inet: IntNetwork, res: SimResult, costs: CostTable | None = No
         raise EnergyError("energy report: the trace holds no images (N = 0)")
     costs = load_costs() if costs is None else costs
     mem = load_memory_table() if mem is None else mem
-    if stats is None:
-        from accel.errors import AccelError
-        from accel.model import evaluate, profile
-
-        try:
-            stats = evaluate(profile(inet, res), config if config is not None else machine_config())
-        except AccelError as e:
-            raise EnergyError(f"energy report: {e}") from None
     if stats.images != N:
         raise EnergyError(f"energy report: the cycle model ran {stats.images} images, the trace holds {N}")
     acts = counts.activity(inet, res)
@@ -200,7 +201,7 @@ def energy_report(inet: IntNetwork, res: SimResult, costs: CostTable | None = No
         bitplanes=inet.bitplanes, weight_bits=inet.weight_bits, machine=info,
         costs_name=costs.name, costs_path=costs.path, memtable_name=mem.name, memtable_path=mem.path,
         trace_activity=acts, activity=built_act, built=built, gated=gated, ideal=ideal, baselines=base,
-        horner_barrel_pj=horner_as_barrel_pj(built_act, mem),
+        horner_barrel_pj=horner_as_barrel_pj(built_act, mem), area=machine_area(built_act, mem, stats),
     )
 
 
@@ -223,25 +224,6 @@ def load_cost_table(path=None) -> CostTable:
 
         return load_ert_costs(path)
     return load_costs(path)
-
-
-def machine_config(config=None, array: tuple[int, int] | None = None):
-    """The accelerator configuration (default: ``accel/configs/default.toml``), with ``array`` as its shape."""
-    from accel.config import load_config
-
-    cfg = load_config(config)
-    return cfg.with_shape(*array) if array is not None else cfg
-
-
-def report_from_files(trace_path, model=None, costs=None, *, memtable=None, config=None,
-                      array: tuple[int, int] | None = None, sizing: str = "config",
-                      rate_T: int | None = None) -> EnergyReport:
-    """Load the trace, its model, the tables and the configuration; run the cycle model; price everything."""
-    table = load_cost_table(costs)
-    mem = load_memory_table(memtable)
-    cfg = machine_config(config, array)
-    tr, inet = load_matching(trace_path, model)
-    return energy_report(inet, tr.result, table, mem, config=cfg, sizing=sizing, rate_T=rate_T)
 
 
 # ------------------------------------------------------------------ JSON
@@ -291,10 +273,14 @@ def to_json(rep: EnergyReport) -> dict:
              "synaptic_per_shift": _r(t.synaptic_per_shift)}
             for t, l in zip(rep.trace_activity, a.layers)],
         "memories": [dataclasses.asdict(m) for m in a.memories],
+        "area": None if rep.area is None else {
+            "memory_um2": {k: _r(v) for k, v in rep.area.memory_um2.items()},
+            "logic_um2": None if rep.area.logic_um2 is None else {k: _r(v) for k, v in rep.area.logic_um2.items()},
+            "total_um2": None if rep.area.total_um2 is None else _r(rep.area.total_um2), "note": rep.area.logic_note},
         "horner_shift_share_as_barrel": _r(rep.horner_share_as_barrel),
         "methods": [_method_json(m) for m in rep.methods],
         "ratios": [{"method": r.method, "compute": _r(r.compute), "memory": _r(r.memory), "total": _r(r.total)}
                    for r in rep.ratios],
-        "verdicts": [{"method": v.method, "outcome": v.outcome, "ratio": _r(v.ratio), "sentence": v.sentence}
-                     for v in rep.verdicts],
+        "verdicts": [{"method": v.method, "outcome": v.outcome, "ratio": _r(v.ratio), "ideal_ratio": _r(v.ideal_ratio),
+                      "sentence": v.sentence} for v in rep.verdicts],
     }

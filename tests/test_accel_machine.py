@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from accel.errors import AccelError
@@ -87,6 +87,11 @@ def test_random_networks_run_exactly(case, rows, cols, data):
     net, inet, x = case
     T = data.draw(st.integers(1, inet.bits))
     scan = data.draw(st.sampled_from([None, 1, 2]))
+    try:
+        plan(dataclasses.replace(inet, bitplanes=True), rows, cols, T, scan=scan)
+    except AccelError as e:  # the one documented refusal (test_overlapping_pool_into_padded_conv_is_refused...)
+        assert "cannot be composed into the kernel exactly" in str(e)
+        assume(False)
     check_program(inet, x[:2], rows, cols, T=T, scan=scan)
 
 

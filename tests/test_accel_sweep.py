@@ -57,7 +57,7 @@ def test_built_machine_hooks_agree_with_the_energy_report(prof):
     from energy.report import energy_report
 
     pts = sweep(prof, ArrayConfig(), [(2, 3)], workers=1, energy=energy_pj, area=area_um2)
-    rep = energy_report(prof.inet, prof.res, config=ArrayConfig(rows=2, cols=3))
+    rep = energy_report(prof.inet, prof.res, evaluate(prof, ArrayConfig(rows=2, cols=3)))
     assert pts[0].energy_pj == pytest.approx(rep.built.per_image(), rel=1e-12)
     assert pts[0].area_um2 is None  # a random network: not the widths the logic was synthesized at
 

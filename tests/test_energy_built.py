@@ -131,8 +131,8 @@ def test_fitted_memories_are_what_the_compiler_lays_out(case):
 
 
 def test_report_ratios_and_verdicts(case):
-    inet, res, _ = case
-    rep = energy_report(inet, res, config=ArrayConfig(rows=2, cols=2))
+    inet, res, prof = case
+    rep = energy_report(inet, res, evaluate(prof, ArrayConfig(rows=2, cols=2)))
     assert [m.method for m in rep.methods][:3] == ["built", "built_gated", "ours_ideal"]
     assert rep.ideal.total_energy_pj < rep.built.total_energy_pj
     assert rep.gated.total_energy_pj <= rep.built.total_energy_pj
@@ -145,8 +145,8 @@ def test_report_ratios_and_verdicts(case):
 
 
 def test_verdict_band_by_hand(case):
-    inet, res, _ = case
-    rep = energy_report(inet, res, _costs(), _mem(), config=ArrayConfig(rows=2, cols=2))
+    inet, res, prof = case
+    rep = energy_report(inet, res, evaluate(prof, ArrayConfig(rows=2, cols=2)), _costs(), _mem())
     b = rep.built
     import dataclasses
 
@@ -167,9 +167,8 @@ def test_bundled_model_headline_orders():
 
     inet = convert(load_model("default"))
     res = simulate(inet, digits_test().x[:8])
-    rep = energy_report(inet, res, load_costs(), load_memory_table(), config=ArrayConfig(rows=4, cols=4,
-                                                                                          weight_sram_kib=64,
-                                                                                          spike_sram_kib=32))
+    stats = run_model(inet, res, ArrayConfig(rows=4, cols=4, weight_sram_kib=64, spike_sram_kib=32))
+    rep = energy_report(inet, res, stats, load_costs(), load_memory_table())
     assert rep.activity.issued_adds > 1.5 * rep.activity.synaptic_adds
     assert rep.ideal.per_image() < rep.built.per_image()
     m = {x.method: x.per_image() for x in rep.methods}

@@ -134,7 +134,11 @@ def check_trace(path, case: Case, seeds) -> None:
             expect(np.array_equal(getattr(r, kind)[name], v), f"{kind} of {name} differ from the simulation")
     from energy.costs import load_costs as costs
 
-    json.dumps(to_json(energy_report(seeds.inet, r, costs())), allow_nan=False)
+    from accel.config import ArrayConfig
+    from accel.model import run_model
+
+    stats = run_model(seeds.inet, r, ArrayConfig(rows=2, cols=2))
+    json.dumps(to_json(energy_report(seeds.inet, r, stats, costs())), allow_nan=False)
 
 
 @settings(max_examples=examples(300))

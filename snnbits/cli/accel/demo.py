@@ -182,8 +182,11 @@ def _build(args, partial: Path) -> dict:
     from accel.config import load_config
     from energy.report import ZERO_SKIPPING, energy_report, to_json
 
+    from accel.model import evaluate, profile
+
     cfg = load_config(SMALL_CONFIG)  # SRAMs sized for a small network (the default is sized for VGG16)
-    rep = energy_report(inet, res, config=cfg)
+    prof = profile(inet, res)
+    rep = energy_report(inet, res, evaluate(prof, cfg))
     print_table(rep, console)
     ej = to_json(rep)
     _write_json(partial / "energy.json", ej)
@@ -205,10 +208,9 @@ def _build(args, partial: Path) -> dict:
     console.rule("[bold]5. PE-array sweep (cycle model)")
     from accel import sweep as sw
     from .sweep import energy_hooks, print_points
-    from accel.model import check_fits, profile
+    from accel.model import check_fits
 
     shapes = sw.parse_shapes(args.rows, args.cols)
-    prof = profile(inet, res)
     check_fits(prof, cfg)
     with progress() as bar:
         task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from energy.built import SIZINGS
-from energy.report import TIE_BAND, report_from_files, to_json
+from energy.report import TIE_BAND, to_json
 from snnbits.cli.accel.compile import array_shape
 from snnbits.cli.args import MAX_BASELINE_T, int_in, model_path
 from snnbits.cli.dispatch import EXIT_CODES_HELP, Parser, add_global_options, dispatch
@@ -81,6 +81,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
     add_global_options(parser)
     return parser
+
+
+def machine_stats(inet, res, config=None, array: tuple[int, int] | None = None):
+    """The cycle model of the accelerator (``config``: a TOML path, default ``accel/configs/default.toml``;
+    ``array``: its shape) on ``res``: what ``energy.report.energy_report`` prices."""
+    from accel.config import load_config
+    from accel.errors import AccelError
+    from accel.model import evaluate, profile
+    from energy.errors import EnergyError
+
+    cfg = load_config(config)
+    if array is not None:
+        cfg = cfg.with_shape(*array)
+    try:
+        return evaluate(profile(inet, res), cfg)
+    except AccelError as e:
+        raise EnergyError(f"energy report: {e}") from None
+
+
+def report_from_files(trace_path, model=None, costs=None, *, memtable=None, config=None,
+                      array: tuple[int, int] | None = None, sizing: str = "config", rate_T: int | None = None):
+    """Load the tables, the configuration, the trace and its model; run the cycle model; price everything."""
+    from energy.memtable import load_memory_table
+    from energy.report import energy_report, load_cost_table, load_matching
+
+    table = load_cost_table(costs)
+    mem = load_memory_table(memtable)
+    if config is not None:
+        from accel.config import load_config
+
+        load_config(config)  # a bad configuration is reported before the trace is read
+    tr, inet = load_matching(trace_path, model)
+    stats = machine_stats(inet, tr.result, config, array)
+    return energy_report(inet, tr.result, stats, table, mem, sizing=sizing, rate_T=rate_T)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,11 +26,11 @@ from snnbits.cli.output import building
 MARKER = ".snnbits-accelergy"
 
 
-def export_accelergy(rep: EnergyReport, folder, costs_path=None, memtable_path=None, stats=None) -> Path:
+def export_accelergy(rep: EnergyReport, folder, costs_path=None, memtable_path=None) -> Path:
     """Write the four documents into ``folder`` (built aside and swapped in when complete)."""
     costs = load_cost_table(costs_path)
     mem = load_memory_table(memtable_path)
-    area = machine_area(rep.activity, mem, stats)
+    area = rep.area if memtable_path is None and rep.area is not None else machine_area(rep.activity, mem)
     with building(folder, "--export-accelergy", MARKER, note="made by 'energy report --export-accelergy'\n") as tmp:
         (tmp / "ert.yaml").write_text(dump_yaml(activity_to_ert(rep.activity, costs, mem)))
         (tmp / "action_counts.yaml").write_text(dump_yaml(activity_to_action_counts(rep.activity)))

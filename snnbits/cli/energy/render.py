@@ -60,6 +60,12 @@ def print_table(rep: EnergyReport, console=None) -> None:
         f"weight SRAM {mc.weight_sram_kib:g} KiB, spike SRAM {mc.spike_sram_kib:g} KiB "
         f"({'weights resident' if mc.weights_resident else 'weights streamed'}; {esc(mc.config)})\n"
         f"[bold]costs[/] {esc(rep.costs_name)}\n[bold]memories[/] {esc(rep.memtable_name)}")
+    a = rep.area
+    if a is not None:
+        logic = (f"logic {a.logic_total_um2 / 1e6:.3f} mm^2 ({esc(a.logic_note)})" if a.logic_um2 is not None
+                 else f"logic not known ({esc(a.logic_note)})")
+        console.print(f"[bold]area[/] memories {a.memory_total_um2 / 1e6:.3f} mm^2, {logic}"
+                      + (f"; total {a.total_um2 / 1e6:.3f} mm^2" if a.total_um2 is not None else ""))
 
     def table(title, heads):
         t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0, 0, 1))
