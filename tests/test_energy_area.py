@@ -98,6 +98,10 @@ def test_logic_model_fits_the_synthesized_shapes():
         rest = sum(n * TABLE.cell_area_of(t) for part in ("array", "control") for t, n in sh[part].items())
         assert abs(m.rest_um2(sh["rows"], sh["cols"], sh["lanes"]) - rest) <= 0.10 * rest, (sh["rows"], sh["cols"])
     assert m.max_fit_error <= 0.10
+    # docs/energy-tables.md names the shapes and widths
+    assert [(x["rows"], x["cols"]) for x in cells["shapes"]] == [(1, 4), (2, 2), (4, 1), (2, 8), (4, 4), (8, 2), (8, 8),
+                                                                 (16, 4), (4, 16), (16, 16)]
+    assert cells["widths"] == {"weight_width": 8, "acc_width": 19, "pixel_bits": 5, "bits": 4}
     assert m.applies(**cells["widths"]) is None
     assert "widths" in m.applies(weight_width=99, acc_width=20, pixel_bits=5, bits=4)
 
