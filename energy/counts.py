@@ -44,7 +44,7 @@ class LayerActivity:
     synaptic_ops: int
     dense_synapses: int
     shift_ops: int
-    active_synapses: int  # synapses whose input has >= 1 event in the window (code_major weight reads)
+    active_synapses: int  # (event position, synapse) pairs whose input has >= 1 event in the window
 
     @property
     def spike_rate(self) -> float:
