@@ -23,6 +23,13 @@ adds one cycle per input row beat in front.  Nothing else costs a cycle.
 :func:`run_reference` interprets a program op by op (slow; the oracle of the
 RTL and of the closed form); :func:`tile_ops` and :func:`network_cycles` are the
 closed form (integral images of per-word popcounts; a few NumPy calls per layer).
+
+Both also count what the machine *does* (:class:`LayerCounters`): the ops by
+kind, the scan units each tensor's spike memory is read for, the spike words
+written, image rows, off-chip weight beats.  The per-cycle activity that follows
+from them (every PE adds on every ACC, FINISH and FIRE op; every weight and
+parameter bank is read on every cycle) is :func:`machine_activity`'s, which the
+energy model prices and the RTL co-simulation checks counter by counter.
 """
 
 from __future__ import annotations
@@ -52,6 +59,44 @@ class Timing:
 
 
 TIMING = Timing()
+
+
+@dataclass
+class LayerCounters:
+    """What one layer does on the machine: totals over the images it ran.
+
+    Ops (one per cycle, ``docs/architecture.md``): ``acc`` ACC ops (every scan
+    cycle, zero ones included), of which ``events`` carry a set bit, ``load`` start
+    a tile (``u <- w``) and ``shift`` start a later Horner position
+    (``u <- (u << 1) + w``); ``finish``, ``readout``, ``fire``.  Memories:
+    ``unit_reads[tensor id]`` scan units loaded (each reads one word from every
+    bank of that tensor, the units of empty windows included); ``spike_writes``
+    bank words written by FIRE ops, ``spike_write_bits`` the bits enabled in
+    them, ``spikes`` the ones among them; ``image_rows`` image memory words
+    written; ``weight_beats`` off-chip weight words taken.  ``cycles``: the
+    layer's share of the image cycles (setup, ops, drain, weight stalls; the
+    image's rows on the first layer).
+    """
+
+    name: str
+    cycles: int = 0
+    acc: int = 0
+    events: int = 0
+    load: int = 0
+    shift: int = 0
+    finish: int = 0
+    readout: int = 0
+    fire: int = 0
+    unit_reads: dict = field(default_factory=dict)
+    spike_writes: int = 0
+    spike_write_bits: int = 0
+    spikes: int = 0
+    image_rows: int = 0
+    weight_beats: int = 0
+
+    @property
+    def ops(self) -> int:
+        return self.acc + self.finish + self.readout + self.fire
 
 
 def image_timeline(layer_ops, image_rows: int, wplan=None, timing: Timing = TIMING):
@@ -85,6 +130,53 @@ def image_timeline(layer_ops, image_rows: int, wplan=None, timing: Timing = TIMI
         done[j] = start + timing.setup + int(layer_ops[j]) + timing.drain - 1
         ready = done[j] + 1
     return ready, stalled
+
+
+#: per-resource activity keys of :func:`machine_activity`
+ACTIVITY = ("pe_adds", "pe_horner", "membrane_reads", "membrane_writes", "weight_reads", "param_reads",
+            "spike_reads", "spike_writes", "image_writes", "logits_beats", "weight_beats", "descriptor_reads")
+
+
+def tensor_banks(t: TensorSpec) -> int:
+    """Memories of a tensor's banks that exist (a bank with no channel has none)."""
+    return sum(1 for d in t.bank_depths() if d)
+
+
+def machine_activity(p: Plan, c: LayerCounters, images: int) -> dict:
+    """What the hardware does in one layer (totals over ``images``), from its counters and the RTL's enables.
+
+    * ``pe_adds``: every PE adds on every ACC, FINISH and FIRE op (:class:`rtl.pe.LeanPE`
+      has no gating: lanes without a weight, PEs beyond the layer's edge and the zero
+      ops of empty units add zero): ``R*C*(acc + finish + fire)``; ``pe_horner``: those
+      of them that take ``u << 1`` (the first op of a Horner position: wiring in front
+      of the adder);
+    * ``membrane_reads``: ``R*C`` per op (the adder's input, READOUT's beat);
+      ``membrane_writes``: ``R*C`` per ACC and FINISH op, plus one per spike on FIRE
+      (spikes of PEs beyond the layer's edge, whose writes are masked, are not counted);
+    * ``weight_reads``: both halves of every weight bank, every cycle (``2R`` words of
+      ``V*w`` bits: the read enables follow the pipeline's advance, not the events);
+      ``param_reads``: every parameter bank, every cycle (``R`` words of ``C*A`` bits);
+    * ``spike_reads[tensor]``: one word from every bank of the tensor per scan unit;
+      ``spike_writes``: bank words written by FIRE ops (``spike_write_bits`` enabled);
+      ``image_writes``: image rows; ``logits_beats``: READOUT ops; ``weight_beats``:
+      off-chip weight words (each also written into the weight memory);
+      ``descriptor_reads``: one layer descriptor per layer and image.
+    """
+    R, C = p.rows, p.cols
+    return {
+        "pe_adds": R * C * (c.acc + c.finish + c.fire),
+        "pe_horner": R * C * c.shift,
+        "membrane_reads": R * C * c.ops,
+        "membrane_writes": R * C * (c.acc + c.finish) + c.spikes,
+        "weight_reads": 2 * R * c.cycles,
+        "param_reads": R * c.cycles,
+        "spike_reads": {t: n * tensor_banks(p.tensors[t]) for t, n in sorted(c.unit_reads.items())},
+        "spike_writes": c.spike_writes,
+        "image_writes": c.image_rows,
+        "logits_beats": c.readout,
+        "weight_beats": c.weight_beats,
+        "descriptor_reads": images,
+    }
 
 
 # ------------------------------------------------------------------ spike tensors as bit arrays
@@ -160,7 +252,8 @@ class ReferenceRun:
     ``readout``: ``(N, tiles, R, C)`` int64 membranes of the last layer's READOUT ops;
     ``logits``: those membranes in the golden output layout ``(N,) + out_shape``;
     ``tile_ops[layer]``: ``(N, tiles)`` ops per tile; ``cycles``: ``(N,)`` per image;
-    ``events``: ACC ops that carried a set bit, per layer.
+    ``events``: ACC ops that carried a set bit, per layer; ``counters``: every layer's
+    :class:`LayerCounters`, counted op by op.
     """
 
     tensors: dict[int, np.ndarray]
@@ -170,6 +263,7 @@ class ReferenceRun:
     cycles: np.ndarray
     events: dict[str, int] = field(default_factory=dict)
     writes: list = field(default_factory=list)
+    counters: list = field(default_factory=list)
 
 
 def window(p: Plan, layer: HwLayer, t: HwTerm, g: int, y: int, xc: int):
@@ -267,9 +361,15 @@ def run_reference(prog: Program, pixels, timing: Timing = TIMING, check_width: b
     events = {l.name: 0 for l in p.layers}
     cycles = np.zeros(N, np.int64)
     writes = []
+    counters = [LayerCounters(l.name) for l in p.layers]
+    image_rows = p.image.view[0] * p.image.view[1]
     for n in range(N):
         store[0][n] = image_bits(p.image, x[n])
+        counters[0].image_rows += image_rows
         for layer in p.layers:
+            cnt = counters[layer.index]
+            if prog.wplan.streamed:
+                cnt.weight_beats += int(prog.wplan.beats[layer.index])
             prm = prog.params
             G, HO, X = layer.grid
             pslots = layer.pslots
@@ -293,20 +393,26 @@ def run_reference(prog: Program, pixels, timing: Timing = TIMING, check_width: b
                     if not act:
                         items.append((None, None, []))
                     for ti, un, evs in items:
+                        src = layer.terms[0 if ti is None else ti].src  # the tensor whose banks the unit reads
+                        cnt.unit_reads[src] = cnt.unit_reads.get(src, 0) + 1
                         for ev in (evs or [None]):
                             if ev is None:
                                 w = np.zeros((R, C), np.int64)
                             else:
                                 w = _lane_weights(p, prog, layer, ti, layer.terms[ti], g, xc, un, *ev)
                                 events[layer.name] += 1
+                                cnt.events += 1
                             if first_op:
                                 u = w.copy()
+                                cnt.load += 1
                             elif pos_first:
                                 u = 2 * u + w
+                                cnt.shift += 1
                             else:
                                 u = u + w
                             first_op = pos_first = False
                             ops += 1
+                            cnt.acc += 1
                             if check_width and (u.min() < lo_acc or u.max() > hi_acc):
                                 raise AccelError(f"reference: layer {layer.name!r} tile {tile}: a membrane left the "
                                                  f"{p.acc_width}-bit range ({u.min()} .. {u.max()})")
@@ -320,9 +426,11 @@ def run_reference(prog: Program, pixels, timing: Timing = TIMING, check_width: b
                     lane = lambda s: np.stack([np.full(C, prm[r][pword + s][g % C]) for r in range(R)])  # noqa: E731
                 u = (u << layer.pad) + lane(0)
                 ops += 1
+                cnt.finish += 1
                 if layer.last:
                     readout[n, tile] = u
                     ops += 1
+                    cnt.readout += 1
                 if layer.hidden:
                     rows_ok = (g * R + np.arange(R)) < layer.view[0]
                     x0 = xc * C
@@ -333,6 +441,10 @@ def run_reference(prog: Program, pixels, timing: Timing = TIMING, check_width: b
                         u = np.where(spike, r_, u)
                         ops += 1
                         ok = rows_ok[:, None] & lanes_ok[None, :]
+                        cnt.fire += 1
+                        cnt.spike_writes += int(rows_ok.sum())
+                        cnt.spike_write_bits += int(rows_ok.sum() * lanes_ok.sum())
+                        cnt.spikes += int((spike & ok).sum())
                         for r in range(R):
                             if rows_ok[r]:
                                 ch = g * R + r
@@ -340,10 +452,17 @@ def run_reference(prog: Program, pixels, timing: Timing = TIMING, check_width: b
                                 store[layer.out_tensor][n, tf - 1, ch, y, x0 + cs] = spike[r, cs]
                         writes.append((n, layer.index, tile, tf, (spike & ok).astype(np.uint8)))
                 tile_ops[layer.name][n, tile] = ops
-        cycles[n], _ = image_timeline([tile_ops[l.name][n].sum() for l in p.layers],
-                                      p.image.view[0] * p.image.view[1], prog.wplan, timing)
+        layer_ops = [tile_ops[l.name][n].sum() for l in p.layers]
+        cycles[n], stalled = image_timeline(layer_ops, image_rows, prog.wplan, timing)
+        for i, (ops_l, st) in enumerate(zip(layer_ops, stalled)):
+            counters[i].cycles += _layer_cycles(int(ops_l), int(st), i == 0, image_rows, timing)
     logits = readout_to_logits(p, readout)
-    return ReferenceRun(store, readout, logits, tile_ops, cycles, events, writes)
+    return ReferenceRun(store, readout, logits, tile_ops, cycles, events, writes, counters)
+
+
+def _layer_cycles(ops: int, stalled: int, first: bool, image_rows: int, timing: Timing) -> int:
+    """A layer's share of an image's cycles: setup, its ops, drain, weight stalls (and the image rows)."""
+    return timing.setup + ops + timing.drain + stalled + (image_rows * timing.image_row if first else 0)
 
 
 def readout_to_logits(p: Plan, readout: np.ndarray) -> np.ndarray:
@@ -457,7 +576,8 @@ class LayerCycles:
     scan: np.ndarray  # (N,) ACC ops (scan cycles, bubbles included)
     stalled: np.ndarray = None  # (N,) cycles the layer waited for streamed weights
     tile_events: np.ndarray = None  # (N, tiles) events per tile
-    read_bits: np.ndarray = None  # (N,) spike memory bits the scan reads (K words per unit)
+    unit_reads: dict = None  # tensor id -> scan units loaded per image (pseudo units of empty windows included)
+    counters: LayerCounters = None  # totals over the images (set by network_cycles)
 
     def __post_init__(self):
         if self.stalled is None:
@@ -481,23 +601,25 @@ def tile_ops(p: Plan, layer: HwLayer, srcs: dict, cache: dict | None = None) -> 
     scan = np.zeros((N, G, HO, X), np.int64)
     tile_ev = np.zeros((N, G, HO, X), np.int64)
     nunits = np.zeros(N, np.int64)
-    read_bits = np.zeros(N, np.int64)
+    loads: dict[int, int] = {}  # tensor id -> units loaded per image (data independent)
     for pos in range(layer.n_pos):
         act = layer.active(pos)
         if not act:
             scan += 1
+            src = layer.terms[0].src  # the encoder reads the first term's banks for the zero op
+            loads[src] = loads.get(src, 0) + layer.tiles
             continue
         for ti in act:
             cost, ev, nu = per_term[ti]
             ts = pos - layer.terms[ti].start
             scan += np.maximum(cost[ts], 1)
             tile_ev += ev[ts]
-            u = nu[ts].reshape(N, -1).sum(1)
-            nunits += u
-            read_bits += u * p.scan * p.tensors[layer.terms[ti].src].word_bits
+            nunits += nu[ts].reshape(N, -1).sum(1)
+            src = layer.terms[ti].src
+            loads[src] = loads.get(src, 0) + int(np.maximum(nu[ts][0], 1).sum())
     ops = scan + layer.fire_ops
     return LayerCycles(layer.name, ops.reshape(N, -1), tile_ev.reshape(N, -1).sum(1), nunits,
-                       scan.reshape(N, -1).sum(1), tile_events=tile_ev.reshape(N, -1), read_bits=read_bits)
+                       scan.reshape(N, -1).sum(1), tile_events=tile_ev.reshape(N, -1), unit_reads=loads)
 
 
 def prefix_sums(p: Plan, res=None, pixels=None, cache: dict | None = None) -> dict:
@@ -524,9 +646,36 @@ def network_cycles(p: Plan, res, timing: Timing = TIMING, wplan=None, cache: dic
     layers = [tile_ops(p, l, srcs, cache) for l in p.layers]
     N = layers[0].tile_ops.shape[0]
     per_image = np.zeros(N, np.int64)
+    image_rows = p.image.view[0] * p.image.view[1]
     for n in range(N):
-        per_image[n], stalled = image_timeline([lc.ops[n] for lc in layers], p.image.view[0] * p.image.view[1],
-                                               wplan, timing)
+        per_image[n], stalled = image_timeline([lc.ops[n] for lc in layers], image_rows, wplan, timing)
         for lc, st in zip(layers, stalled):
             lc.stalled[n] = st
+    for i, (layer, lc) in enumerate(zip(p.layers, layers)):
+        spikes = int(srcs[layer.out_tensor][..., -1].sum()) if layer.hidden else 0
+        lc.counters = _counters(p, layer, lc, spikes, N, wplan, timing, first=i == 0)
     return per_image, layers
+
+
+def _counters(p: Plan, layer: HwLayer, lc: LayerCycles, spikes: int, N: int, wplan, timing: Timing,
+              first: bool) -> LayerCounters:
+    """The closed form of :class:`LayerCounters` (what :func:`run_reference` counts op by op)."""
+    R, C = p.rows, p.cols
+    G, HO, X = layer.grid
+    OV, _, WO = layer.view
+    rows = np.minimum(R, OV - np.arange(G) * R)  # FIRE writes one word per row that holds a channel
+    lanes = np.minimum(C, WO - np.arange(X) * C)  # with the tile's valid columns enabled
+    T = layer.T if layer.hidden else 0
+    image_rows = p.image.view[0] * p.image.view[1]
+    beats = int(wplan.beats[layer.index]) if wplan is not None and wplan.streamed else 0
+    return LayerCounters(
+        name=layer.name,
+        cycles=int(N * (timing.setup + timing.drain + (image_rows * timing.image_row if first else 0))
+                   + lc.ops.sum() + lc.stalled.sum()),
+        acc=int(lc.scan.sum()), events=int(lc.events.sum()),
+        load=N * layer.tiles, shift=N * layer.tiles * (layer.n_pos - 1),
+        finish=N * layer.tiles, readout=N * layer.tiles * int(layer.last), fire=N * layer.tiles * T,
+        unit_reads={k: N * v for k, v in lc.unit_reads.items()},
+        spike_writes=N * T * HO * X * int(rows.sum()),
+        spike_write_bits=N * T * HO * int(rows.sum()) * int(lanes.sum()),
+        spikes=spikes, image_rows=N * image_rows if first else 0, weight_beats=N * beats)

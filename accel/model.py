@@ -13,8 +13,11 @@ bandwidth), and counts every cycle with the closed form of
 Per layer (:class:`LayerStats`): **busy** cycles (the ops the pipeline issues:
 scan, FINISH, READOUT, FIRE), **idle** cycles (layer setup and pipeline drain;
 the image's rows on the first layer), **stalled** cycles (waiting for streamed
-weights); memory traffic in bits (``weight_sram``, ``spike_sram``, ``param``,
-``offchip``; read and write) and operation counts (:data:`OPS`).
+weights); the machine's counters (:class:`accel.machine.LayerCounters`) and the
+activity that follows from them (:func:`accel.machine.machine_activity`: what the
+energy model prices); memory traffic in bits as the RTL's enables move it
+(``weight_sram``, ``spike_sram``, ``param``, ``offchip``; read and write) and
+operation counts (:data:`OPS`).
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from golden.simulate import SimResult, input_steps
 
 from .config import ArrayConfig
 from .errors import AccelError
-from .machine import TIMING, Timing, network_cycles
-from .program import Plan, plan, weight_plan
+from .machine import TIMING, LayerCounters, Timing, machine_activity, network_cycles
+from .program import Plan, descriptors, param_word_count, plan, weight_plan
 
 MEMORIES = ("weight_sram", "spike_sram", "param", "offchip")
-OPS = ("accumulates", "synaptic_ops", "multiplies", "shifts", "compares", "subtracts", "init_adds")
+#: operation counts per layer: adds the PEs perform (zero lanes included), ACC ops that carry a spike,
+#: useful synaptic adds (each input spike times its fan-out, golden), output spikes
+OPS = ("pe_adds", "events", "synaptic_ops", "spikes")
 
 
 @dataclass
@@ -56,7 +61,8 @@ class LayerStats:
     """Cycle-model result of one layer for the whole batch (``images`` inferences).
 
     ``sram_bits[memory] = (read_bits, write_bits)``; ``ops[name]`` counts;
-    ``tile_cycles``: ``(N, tiles)`` ops of every tile.
+    ``tile_cycles``: ``(N, tiles)`` ops of every tile; ``counters`` and ``activity``:
+    :class:`accel.machine.LayerCounters` and :func:`accel.machine.machine_activity`.
     """
 
     name: str
@@ -70,6 +76,8 @@ class LayerStats:
     sram_bits: dict[str, tuple[int, int]]
     ops: dict[str, int]
     tile_cycles: np.ndarray = field(repr=False)
+    counters: LayerCounters = field(default=None, repr=False)
+    activity: dict = field(default_factory=dict, repr=False)
 
     @property
     def cycles(self) -> int:
@@ -88,6 +96,10 @@ class NetworkStats:
     layers: list[LayerStats]
     weights_resident: bool  # all weights fit the weight SRAM: loaded once, no per-inference loads
     image_cycles: np.ndarray = field(repr=False, default=None)  # (N,) each image, first pixel to last op
+    plan: Plan = field(repr=False, default=None)  # the network on the machine
+    wplan: object = field(repr=False, default=None)  # accel.program.WeightPlan: where the weights live
+    params_words: int = 0  # words of each parameter bank
+    descriptor_bits: int = 0  # width of one layer descriptor
 
     def total(self, what: str) -> int:
         return sum(getattr(l, what) for l in self.layers)
@@ -176,47 +188,28 @@ def evaluate(prof: NetworkProfile, cfg: ArrayConfig, timing: Timing = TIMING) ->
     N = prof.images
     per_image, lcs = network_cycles(p, prof.res, timing, wp, cache=prof.cache.setdefault("prefix", {}))
     image_rows = p.image.view[0] * p.image.view[1] * timing.image_row
-    beats = wp.beats
+    wword, pword = V * p.weight_width, C * p.acc_width
     layers = []
     for i, (layer, lc) in enumerate(zip(p.layers, lcs)):
-        G, HO, X = layer.grid
-        OV, _, WO = layer.view
-        g, _, xc = np.meshgrid(np.arange(G), np.arange(HO), np.arange(X), indexing="ij")
-        if layer.flat:
-            F = int(np.prod(layer.out_shape))
-            mapped = np.clip(F - g * R * C, 0, R * C)
-        else:
-            mapped = np.minimum(R, OV - g * R) * np.minimum(C, WO - xc * C)
-        mapped = mapped.reshape(-1)
-        neurons = int(np.prod(layer.out_shape))
+        c = lc.counters
+        act = machine_activity(p, c, N)
+        out_word = p.tensors[layer.out_tensor].word_bits if layer.hidden else 0
+        sram = {
+            "weight_sram": (act["weight_reads"] * wword, act["weight_beats"] * wword),
+            "spike_sram": (sum(n * p.tensors[t].word_bits for t, n in act["spike_reads"].items()),
+                           act["spike_writes"] * out_word + act["image_writes"] * p.image.word_bits),
+            "param": (act["param_reads"] * pword, 0),
+            "offchip": (act["weight_beats"] * wword, 0),
+        }
+        ops = {"pe_adds": act["pe_adds"], "events": c.events, "synaptic_ops": prof.synaptic_ops[layer.name],
+               "spikes": prof.out_spikes[layer.name]}
         busy = int(lc.ops.sum())
         idle = N * (timing.setup + timing.drain) + (N * image_rows if i == 0 else 0)
-        stalled = int(lc.stalled.sum())
-        events = int(lc.events.sum())
-        wbits = int(beats[i]) * V * p.weight_width
-        tail = layer.tiles * (1 + (layer.T if layer.hidden else 0))  # FINISH and FIRE read a parameter word
-        spike_writes = N * layer.T * neurons if layer.hidden else 0
-        if i == 0:
-            spike_writes += N * p.image.view[0] * p.image.view[1] * p.image.word_bits
-        sram = {
-            "weight_sram": (events * R * 2 * V * p.weight_width, N * wbits),
-            "spike_sram": (int(lc.read_bits.sum()), spike_writes),
-            "param": (N * tail * R * C * p.acc_width, 0),
-            "offchip": (N * wbits, 0),
-        }
-        shifts = layer.n_pos + (1 if layer.pad else 0)
-        ops = {
-            "accumulates": int((lc.tile_events * mapped[None]).sum()),
-            "synaptic_ops": prof.synaptic_ops[layer.name],
-            "multiplies": 0,
-            "shifts": N * neurons * shifts,
-            "compares": N * neurons * layer.T if layer.hidden else 0,
-            "subtracts": prof.out_spikes[layer.name],
-            "init_adds": N * neurons,
-        }
-        layers.append(LayerStats(layer.name, N, layer.tiles, R * C, busy, idle, stalled, events, sram, ops,
-                                 lc.tile_ops))
-    return NetworkStats(cfg, N, layers, not wp.streamed, per_image)
+        layers.append(LayerStats(layer.name, N, layer.tiles, R * C, busy, idle, int(lc.stalled.sum()), c.events,
+                                 sram, ops, lc.tile_ops, c, act))
+    fields = descriptors(p, wp)[2]
+    return NetworkStats(cfg, N, layers, not wp.streamed, per_image, p, wp,
+                        max(1, sum(param_word_count(p, l) for l in p.layers)), fields["width"])
 
 
 def run_model(inet: IntNetwork, res: SimResult, cfg: ArrayConfig, timing: Timing = TIMING) -> NetworkStats:

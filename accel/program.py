@@ -810,39 +810,54 @@ def _param_words(p: Plan, layer: HwLayer) -> np.ndarray:
     return out
 
 
-def compile_program(inet_or_plan, rows: int | None = None, cols: int | None = None, T: int | None = None, *,
-                    weights: WeightPlan | None = None) -> Program:
-    """Lay out the memories of a plan (or plan ``inet`` on ``rows x cols`` first); ``weights``: where
-    the weights live (default: resident)."""
-    p = inet_or_plan if isinstance(inet_or_plan, Plan) else plan(inet_or_plan, rows, cols, T)
-    wp = weights if weights is not None else weight_plan(p)
+def param_word_count(p: Plan, layer: HwLayer) -> int:
+    """Parameter words one bank holds for ``layer`` (what :func:`_param_words` lays out)."""
+    G = layer.grid[0]
+    return (G if layer.flat else _ceil(G, p.cols)) * layer.pslots
+
+
+def descriptors(p: Plan, wp: WeightPlan) -> tuple[list, list, dict]:
+    """Every layer's and term's descriptor values and the descriptor layout (``Program.fields``), from the
+    plan and where its weights live, without laying out the weights."""
     R, C, V = p.rows, p.cols, p.lanes
-    segments = []  # per layer, per bank: the layer's elements
-    params = [[] for _ in range(R)]
     pbase = 0
     lens = np.zeros(R, np.int64)
     layer_desc, term_desc = [], []
     for li, layer in enumerate(p.layers):
         base = np.full(R, (li % wp.regions) * wp.region_words * V, np.int64) if wp.streamed else lens.copy()
         off = np.zeros(R, np.int64)
-        seg = [[] for _ in range(R)]
         tds = []
         for t in layer.terms:
             tds.append(_term_desc(p, layer, t, base + off))
-            for r in range(R):
-                blk = _conv_bank_blocks(layer, t, R, r) if t.kind == CONV else _linear_bank_blocks(layer, t, R, C, r)
-                seg[r].append(blk)
-                off[r] += blk.size
+            off += _term_elements(layer, t, R, C)
         lens += off
+        layer_desc.append(_layer_desc(p, layer, pbase, wp.layer_words[li] if wp.streamed else np.zeros(R, np.int64)))
+        term_desc.append(tuple(tds))
+        pbase += param_word_count(p, layer)
+    return layer_desc, term_desc, _field_table(p, layer_desc, term_desc)
+
+
+def compile_program(inet_or_plan, rows: int | None = None, cols: int | None = None, T: int | None = None, *,
+                    weights: WeightPlan | None = None) -> Program:
+    """Lay out the memories of a plan (or plan ``inet`` on ``rows x cols`` first); ``weights``: where
+    the weights live (default: resident)."""
+    p = inet_or_plan if isinstance(inet_or_plan, Plan) else plan(inet_or_plan, rows, cols, T)
+    wp = weights if weights is not None else weight_plan(p)
+    R, C = p.rows, p.cols
+    segments = []  # per layer, per bank: the layer's elements
+    params = [[] for _ in range(R)]
+    for layer in p.layers:
+        seg = [[] for _ in range(R)]
+        for t in layer.terms:
+            for r in range(R):
+                seg[r].append(_conv_bank_blocks(layer, t, R, r) if t.kind == CONV
+                              else _linear_bank_blocks(layer, t, R, C, r))
         segments.append(tuple(np.concatenate(b) if b else np.zeros(0, np.int64) for b in seg))
         pw = _param_words(p, layer)
         for r in range(R):
             params[r].append(pw[r])
-        layer_desc.append(_layer_desc(p, layer, pbase, wp.layer_words[li] if wp.streamed else np.zeros(R, np.int64)))
-        term_desc.append(tuple(tds))
-        pbase += pw.shape[1]
     params = tuple(np.concatenate(pr) for pr in params)
-    fields = _field_table(p, layer_desc, term_desc)
+    layer_desc, term_desc, fields = descriptors(p, wp)
     desc = tuple(pack_descriptor(fields, l, t) for l, t in zip(layer_desc, term_desc))
     return Program(p, wp, tuple(segments), params, tuple(layer_desc), tuple(term_desc), fields, desc)
 

@@ -3,11 +3,16 @@
 :func:`sweep` evaluates a profiled network (:func:`accel.model.profile`) on every
 ``rows x cols`` shape, on local processes (``concurrent.futures``) or on a Dask /
 Ray cluster, and returns one :class:`SweepPoint` per shape, sorted by PE count.
-:func:`pareto_front` marks the shapes no other shape beats in both PEs and cycles.
+:func:`pareto_front` marks the shapes no other shape beats: in latency, energy and area
+when all three are known, else in PEs and cycles.
 
-Energy hook: pass ``energy=callable`` mapping a :class:`accel.model.NetworkStats`
-to picojoules per inference (a module-level function, so that it pickles); the
-value lands in ``SweepPoint.energy_pj`` and in every table and file.
+Energy and area hooks: pass ``energy=callable`` mapping a :class:`accel.model.NetworkStats`
+to picojoules per inference and ``area=callable`` mapping it to um^2 (or None where
+unknown); module-level functions or partials of them, so that they pickle (``accel``
+imports no energy code: the front end passes :func:`energy.built.energy_pj` and
+:func:`energy.built.area_um2`).  The values land in ``SweepPoint.energy_pj`` and
+``SweepPoint.area_um2`` and in every table and file; with both, the Pareto front is
+taken over latency, energy and area.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class SweepPoint:
     ops: dict[str, float] = field(default_factory=dict)
     layer_cycles: dict[str, float] = field(default_factory=dict)
     energy_pj: float | None = None
+    area_um2: float | None = None
     pareto: bool = False
 
     def flat(self) -> dict:
@@ -61,7 +67,7 @@ class SweepPoint:
         return d
 
 
-def point(stats: NetworkStats, energy: Callable | None = None) -> SweepPoint:
+def point(stats: NetworkStats, energy: Callable | None = None, area: Callable | None = None) -> SweepPoint:
     cfg, n = stats.config, stats.images
     sram = stats.sram_bits()
     return SweepPoint(
@@ -78,6 +84,7 @@ def point(stats: NetworkStats, energy: Callable | None = None) -> SweepPoint:
         ops={k: v / n for k, v in stats.ops().items()},
         layer_cycles={l.name: l.cycles / n for l in stats.layers},
         energy_pj=None if energy is None else float(energy(stats)),
+        area_um2=None if area is None else area(stats),
     )
 
 
@@ -100,12 +107,12 @@ def _init_worker(prof: NetworkProfile) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _eval_local(cfg: ArrayConfig, energy) -> SweepPoint:
-    return point(evaluate(_PROFILE, cfg), energy)
+def _eval_local(cfg: ArrayConfig, energy, area) -> SweepPoint:
+    return point(evaluate(_PROFILE, cfg), energy, area)
 
 
-def _eval_with(prof: NetworkProfile, cfg: ArrayConfig, energy) -> SweepPoint:
-    return point(evaluate(prof, cfg), energy)
+def _eval_with(prof: NetworkProfile, cfg: ArrayConfig, energy, area) -> SweepPoint:
+    return point(evaluate(prof, cfg), energy, area)
 
 
 @contextlib.contextmanager
@@ -132,7 +139,7 @@ def parse_shapes(rows, cols) -> list[tuple[int, int]]:
     return [(r, c) for r in dict.fromkeys(rows) for c in dict.fromkeys(cols)]
 
 
-def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
+def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, area, progress):
     if address.startswith("ray://") or address == "ray":
         try:
             import ray
@@ -144,7 +151,7 @@ def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
             raise AccelError(f"--cluster {address}: cannot connect to Ray ({type(e).__name__}: {e})") from None
         ref = ray.put(prof)
         remote = ray.remote(_eval_with)
-        pending = {remote.remote(ref, c, energy): i for i, c in enumerate(cfgs)}
+        pending = {remote.remote(ref, c, energy, area): i for i, c in enumerate(cfgs)}
         out = [None] * len(cfgs)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -165,7 +172,7 @@ def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
                          f"({type(e).__name__}: {str(e)[:200]})") from None
     with client:
         [pf] = client.scatter([prof], broadcast=True)
-        futs = {client.submit(_eval_with, pf, c, energy, pure=False): i for i, c in enumerate(cfgs)}
+        futs = {client.submit(_eval_with, pf, c, energy, area, pure=False): i for i, c in enumerate(cfgs)}
         out = [None] * len(cfgs)
         for f in as_completed(futs):
             out[futs[f]] = f.result()
@@ -176,7 +183,8 @@ def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, progress):
 
 def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | None = None,
           cluster: str | None = None, progress: Callable[[], None] | None = None,
-          energy: Callable[[NetworkStats], float] | None = None) -> list[SweepPoint]:
+          energy: Callable[[NetworkStats], float] | None = None,
+          area: Callable[[NetworkStats], float | None] | None = None) -> list[SweepPoint]:
     """Evaluate ``base`` with every ``(rows, cols)`` of ``shapes``; sorted by PEs, then rows.
 
     ``workers``: local processes (default: all cores; 1 runs in this process).
@@ -188,7 +196,7 @@ def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | Non
         return []
     evaluate(prof, cfgs[0])  # fail fast (memory too small, ...) with the user's error, in this process
     if cluster:
-        points = _cluster_map(cluster, prof, cfgs, energy, progress)
+        points = _cluster_map(cluster, prof, cfgs, energy, area, progress)
     else:
         workers = (os.cpu_count() or 1) if workers is None else workers
         if workers < 1:
@@ -197,7 +205,7 @@ def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | Non
         if workers == 1:
             points = []
             for c in cfgs:
-                points.append(_eval_with(prof, c, energy))
+                points.append(_eval_with(prof, c, energy, area))
                 if progress:
                     progress()
         else:
@@ -205,7 +213,7 @@ def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | Non
             ex = cf.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(prof,))
             try:
                 with _sigint_blocked():  # workers start here
-                    futs = {ex.submit(_eval_local, c, energy): i for i, c in enumerate(cfgs)}
+                    futs = {ex.submit(_eval_local, c, energy, area): i for i, c in enumerate(cfgs)}
                 for f in cf.as_completed(futs):
                     points[futs[f]] = f.result()
                     if progress:
@@ -223,14 +231,19 @@ def _with(p: SweepPoint, **kw) -> SweepPoint:
     return replace(p, **kw)
 
 
+def objectives(points: list[SweepPoint]) -> tuple[str, ...]:
+    """What the Pareto front is taken over: latency, energy and area when every point has them, else PEs and
+    cycles."""
+    if points and all(p.energy_pj is not None and p.area_um2 is not None for p in points):
+        return ("latency_us", "energy_pj", "area_um2")
+    return ("pes", "cycles")
+
+
 def pareto_front(points: list[SweepPoint]) -> list[bool]:
-    """True where no other point has fewer-or-equal PEs and cycles with one strictly fewer."""
-    out = []
-    for p in points:
-        dominated = any(q.pes <= p.pes and q.cycles <= p.cycles and (q.pes < p.pes or q.cycles < p.cycles)
-                        for q in points)
-        out.append(not dominated)
-    return out
+    """True where no other point is as good in every objective (:func:`objectives`) and better in one."""
+    keys = objectives(points)
+    vals = [tuple(getattr(p, k) for k in keys) for p in points]
+    return [not any(all(a <= b for a, b in zip(q, v)) and q != v for q in vals) for v in vals]
 
 
 # ------------------------------------------------------------------ files
@@ -262,30 +275,38 @@ def _front(points: list[SweepPoint], key) -> list[SweepPoint]:
 
 
 def plot(points: list[SweepPoint], path, title: str = "") -> Path:
-    """PNG: cycles (and, when priced, energy) per inference against PE count (log-log),
-    each with its Pareto front marked."""
+    """PNG: cycles per inference against PE count (log-log) with its front; with energy and area, also
+    energy against area and latency against area, the points of the latency-energy-area Pareto front marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    panels = [("cycles per inference", lambda p: p.cycles)]
-    if points and all(p.energy_pj is not None for p in points):
-        panels.append(("energy per inference (uJ)", lambda p: p.energy_pj / 1e6))
-    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), dpi=120, squeeze=False)
-    for ax, (label, key) in zip(axes[0], panels):
-        ax.scatter([p.pes for p in points], [key(p) for p in points], s=18, c="0.6", label="array shape")
-        front = _front(points, key)
-        ax.plot([p.pes for p in front], [key(p) for p in front], "o-", c="C3", ms=5, label="Pareto front")
+    three = objectives(points) == ("latency_us", "energy_pj", "area_um2")
+    panels = [("PEs (rows x cols)", lambda p: p.pes, "cycles per inference", lambda p: p.cycles, False)]
+    if three:
+        panels += [("area (mm^2)", lambda p: p.area_um2 / 1e6, "energy per inference (nJ)", lambda p: p.energy_pj / 1e3,
+                    True),
+                   ("area (mm^2)", lambda p: p.area_um2 / 1e6, "latency (us)", lambda p: p.latency_us, True)]
+    elif points and all(p.energy_pj is not None for p in points):
+        panels.append(("PEs (rows x cols)", lambda p: p.pes, "energy per inference (nJ)", lambda p: p.energy_pj / 1e3,
+                       False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), dpi=120, squeeze=False)
+    for ax, (xl, xk, yl, yk, marked) in zip(axes[0], panels):
+        ax.scatter([xk(p) for p in points], [yk(p) for p in points], s=18, c="0.6", label="array shape")
+        front = [p for p in points if p.pareto] if marked else _front(points, yk)
+        front.sort(key=xk)
+        ax.plot([xk(p) for p in front], [yk(p) for p in front], "o" if marked else "o-", c="C3", ms=5,
+                label="Pareto front (latency, energy, area)" if marked else "Pareto front")
         for p in front:
-            ax.annotate(f"{p.rows}x{p.cols}", (p.pes, key(p)), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        ax.set_xscale("log", base=2)
+            ax.annotate(f"{p.rows}x{p.cols}", (xk(p), yk(p)), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xscale("log", base=2 if not marked else 10)
         ax.set_yscale("log")
-        ax.set_xlabel("PEs (rows x cols)")
-        ax.set_ylabel(label)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.suptitle(title or "PE array sweep")
     fig.tight_layout()
     fig.savefig(path)

@@ -5,7 +5,8 @@
 Measures, in one run:
 
 * the whole sweep over 64 array shapes (rows, cols in 1,2,3,4,6,8,12,16), local processes:
-  configurations per second and wall time (target: < 30 s on 2 cores);
+  configurations per second and wall time (target: < 30 s on 2 cores), without and with the
+  built machine's energy and area per shape (the ``accel sweep`` default), as a ratio;
 * the per-op reference interpreter of the machine (:func:`accel.machine.run_reference`,
   the closed form's oracle) on the bundled model for about ``--naive-seconds``; its speed
   in interpreted cycles per second is extrapolated to the whole sweep (stated as such).
@@ -30,7 +31,8 @@ from accel.config import ArrayConfig  # noqa: E402
 from accel.machine import run_reference  # noqa: E402
 from accel.model import evaluate, profile  # noqa: E402
 from accel.program import compile_program, plan  # noqa: E402
-from accel.sweep import sweep  # noqa: E402
+from accel.sweep import objectives, sweep  # noqa: E402
+from energy.built import area_um2, energy_pj  # noqa: E402
 from golden.convert import convert  # noqa: E402
 from golden.ir import QCFS, AvgPool2d, BatchNorm, Conv2d, Flatten, Input, Linear, network  # noqa: E402
 from golden import ops  # noqa: E402
@@ -159,6 +161,13 @@ def main(argv=None) -> int:
     print(f"profile (once per trace): {out['profile_s']:.2f} s; sweep of {len(points)} array shapes on "
           f"{args.workers} worker(s): {out['sweep_s']:.2f} s = {out['configs_per_s']:.1f} configs/s "
           f"({total_cycles:.3g} array cycles modelled, {total_cycles / out['sweep_s']:.3g} cycles/s)")
+    t = time.perf_counter()
+    priced = sweep(prof, cfg, shapes, workers=args.workers, energy=energy_pj, area=area_um2)
+    out["priced_sweep_s"] = time.perf_counter() - t
+    print(f"  the same sweep with the built machine's energy and area per shape (energy.built): "
+          f"{out['priced_sweep_s']:.2f} s, {out['priced_sweep_s'] / out['sweep_s']:.2f}x the unpriced sweep; "
+          f"Pareto front over {', '.join(objectives(priced))}: {sum(p.pareto for p in priced)} shapes "
+          f"(logic area needs the synthesized widths: {'known' if priced[0].area_um2 is not None else 'not these'})")
     best = min(points, key=lambda p: p.cycles)
     print(f"  1x1: {points[0].cycles:,.0f} cycles/inference; best {best.rows}x{best.cols}: {best.cycles:,.0f} cycles "
           f"= {best.latency_us:,.0f} us at {cfg.clock_mhz:g} MHz, utilization {best.pe_utilization * 100:.1f} %")

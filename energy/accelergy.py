@@ -46,9 +46,10 @@ YAML needs PyYAML (the ``accelergy`` extra: ``pip install snnbits[accelergy]``).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-from .activity import Activity, Op, op_energy_pj
+from snnbits.schema import Int, List, Map, Num, Obj, Str, check
+
+from .activity import Activity, Op, op_energy_pj, storage_kind
 from .costs import OPS as COST_OPS
 from .costs import CostTable, parse_costs
 from .errors import EnergyError
@@ -125,7 +126,8 @@ def activity_to_ert(activity: Activity, costs: CostTable, mem: MemoryTable, pref
     for m in activity.memories:
         tables.append({"name": f"{prefix}.{m.name}", "actions": [
             {"name": d, "arguments": {"width": m.word_bits},
-             "energy": mem.access_pj(m.kind, m.capacity_bytes, m.word_bits, d)} for d in ("read", "write")]})
+             "energy": mem.access_pj(storage_kind(m, mem), m.capacity_bytes, m.word_bits, d)}
+            for d in ("read", "write")]})
     return {"ERT": {"version": VERSION, "tables": tables}}
 
 
@@ -153,17 +155,40 @@ def area_to_art(items: dict, prefix: str = "snnbits") -> dict:
 
 # ------------------------------------------------------------------ Accelergy's rule and import
 
+#: largest energy (pJ) or count an Accelergy document may state
+MAX_ENERGY_PJ, MAX_COUNT = 1e12, 1 << 62
+_NAME = Str(nonempty=True, max_len=500)
+_ARGS = Map(Int(0, 1 << 62), key=r"[A-Za-z_][A-Za-z0-9_]{0,99}", max_len=64, nullable=True, optional=True)
+#: an ERT document (Accelergy 0.3/0.4), as far as this module reads it
+ERT = Obj({"ERT": Obj({
+    "version": Str(choices=("0.3", "0.4")),
+    "tables": List(Obj({"name": _NAME, "actions": List(Obj({"name": _NAME, "arguments": _ARGS,
+                                                             "energy": Num(0, MAX_ENERGY_PJ)}), 0, 10_000)}),
+                   0, 100_000)})})
+#: an action-counts document
+ACTION_COUNTS = Obj({"action_counts": Obj({
+    "version": Str(choices=("0.3", "0.4")),
+    "local": List(Obj({"name": _NAME, "action_counts": List(Obj({"name": _NAME, "arguments": _ARGS,
+                                                                  "counts": Int(0, MAX_COUNT)}), 0, 10_000)}),
+                  0, 100_000)})})
 
-def _check_doc(doc, key: str, src: str) -> list:
-    if not isinstance(doc, dict) or not isinstance(doc.get(key), dict):
-        raise EnergyError(f"accelergy {src}: not an Accelergy {key} document (no top-level '{key}' table)")
-    body = doc[key]
-    if str(body.get("version")) not in ("0.3", "0.4"):
-        raise EnergyError(f"accelergy {src}: {key} version {body.get('version')!r} is not supported (0.3 or 0.4)")
-    items = body.get("tables" if key != "action_counts" else "local")
-    if not isinstance(items, list):
-        raise EnergyError(f"accelergy {src}: {key} needs a list of tables")
-    return items
+
+def _version(doc) -> None:
+    """YAML reads ``version: 0.4`` as a number: accept it as the string it means."""
+    for key in ("ERT", "action_counts"):
+        if isinstance(doc, dict) and isinstance(doc.get(key), dict) and isinstance(doc[key].get("version"), float):
+            doc[key]["version"] = str(doc[key]["version"])
+
+
+def check_ert(doc, src: str = "<ert>") -> dict:
+    """Validate an ERT document against :data:`ERT` (``EnergyError`` naming ``src``, the field and the value)."""
+    _version(doc)
+    return check(ERT, doc, f"accelergy ERT {src}", EnergyError)
+
+
+def check_action_counts(doc, src: str = "<action counts>") -> dict:
+    _version(doc)
+    return check(ACTION_COUNTS, doc, f"accelergy action counts {src}", EnergyError)
 
 
 def _akey(name: str, args) -> tuple:
@@ -174,12 +199,12 @@ def energy_from_counts(ert: dict, action_counts: dict, src: str = "<ert>") -> fl
     """Accelergy's energy rule: sum over components and actions of counts x ERT energy (pJ).
     Every counted action must be in the ERT (same component, action name and arguments)."""
     table = {}
-    for t in _check_doc(ert, "ERT", src):
-        for a in t.get("actions") or []:
-            table[(t["name"],) + _akey(a["name"], a.get("arguments"))] = float(a["energy"])
+    for t in check_ert(ert, src)["ERT"]["tables"]:
+        for a in t["actions"]:
+            table[(t["name"],) + _akey(a["name"], a.get("arguments"))] = a["energy"]
     total = 0.0
-    for c in _check_doc(action_counts, "action_counts", src):
-        for a in c.get("action_counts") or []:
+    for c in check_action_counts(action_counts, src)["action_counts"]["local"]:
+        for a in c["action_counts"]:
             k = (c["name"],) + _akey(a["name"], a.get("arguments"))
             if k not in table:
                 raise EnergyError(f"accelergy {src}: no ERT entry for component {c['name']!r} action {a['name']!r} "
@@ -190,18 +215,16 @@ def energy_from_counts(ert: dict, action_counts: dict, src: str = "<ert>") -> fl
 
 def ert_to_costs(ert: dict, src: str = "<ert>") -> CostTable:
     """A per-operation cost table from an ERT (see the module docstring for the names it reads)."""
-    doc: dict = {"schema_version": 1, "name": f"Accelergy ERT {src}"}
-    for t in _check_doc(ert, "ERT", src):
-        name = t.get("name")
-        if not isinstance(name, str):
-            raise EnergyError(f"accelergy {src}: an ERT table has no 'name' string: {t!r}")
+    doc: dict = {"schema_version": 1, "name": f"Accelergy ERT {src}"[:200]}
+    for t in check_ert(ert, src)["ERT"]["tables"]:
+        name = t["name"]
         op = name.rsplit(".", 1)[-1]
         if op not in COST_OPS:
             continue
         pts = doc.setdefault(op, {"scaling": _SCALING[op], "points": []})["points"]
-        for a in t.get("actions") or []:
+        for a in t["actions"]:
             args = a.get("arguments") or {}
-            where = f"Accelergy ERT {src}: {name} {a.get('name')} {args}"
+            where = f"Accelergy ERT {src}: {name} {a['name']} {args}"[:1000]
             if op in ("sram", "dram"):
                 if a.get("name") != "read":
                     continue
@@ -234,18 +257,32 @@ def dump_yaml(doc: dict) -> str:
     return _yaml().safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 
+#: largest YAML file read
+MAX_YAML_BYTES = 16 << 20
+
+
 def load_yaml(path) -> dict:
+    """Parse a YAML file (safe loader; at most :data:`MAX_YAML_BYTES`); every failure is an ``EnergyError``."""
     yaml = _yaml()
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
     except FileNotFoundError:
         raise EnergyError(f"accelergy {path}: no such file") from None
     except OSError as e:
         raise EnergyError(f"accelergy {path}: cannot read ({e.strerror})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise EnergyError(f"accelergy {path}: larger than {MAX_YAML_BYTES >> 20} MiB")
     try:
-        return yaml.safe_load(text)
+        return yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise EnergyError(f"accelergy {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except RecursionError:
+        raise EnergyError(f"accelergy {path}: nested too deeply") from None
     except yaml.YAMLError as e:
-        raise EnergyError(f"accelergy {path}: not valid YAML ({e})") from None
+        raise EnergyError(f"accelergy {path}: not valid YAML ({str(e)[:200]})") from None
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise EnergyError(f"accelergy {path}: a value YAML cannot read ({str(e)[:200]})") from None
 
 
 def load_ert_costs(path) -> CostTable:

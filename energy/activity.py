@@ -15,8 +15,8 @@ per-operation table (:mod:`energy.costs`) and the memory table
   of an adder: wiring) from the memory table's ``[logic]``;
 * traffic: ``bits / word_bits`` accesses of the memory's word, each priced by
   kind (flip-flop register, SRAM by capacity and width, DRAM);
-* leakage: the standby power of every SRAM (CACTI) over the layer's cycles at
-  ``clock_mhz`` (``uW x us = pJ``).
+* leakage: the standby power of every SRAM macro (CACTI, times its ``count``)
+  over the layer's cycles at ``clock_mhz`` (``uW x us = pJ``).
 """
 
 from __future__ import annotations
@@ -47,12 +47,15 @@ class Op:
 
 @dataclass(frozen=True)
 class Memory:
-    """A memory of the hierarchy: ``kind`` register/sram/dram, ``capacity_bytes``, accessed ``word_bits`` at a time."""
+    """A memory of the hierarchy: ``kind`` register/sram/dram, ``capacity_bytes``, accessed ``word_bits`` at a time;
+    ``count`` identical macros (their traffic is summed under one name; leakage and area count every macro).
+    An ``sram`` smaller than the table's smallest macro is priced as flip-flops (the table's rule)."""
 
     name: str
     kind: str
     capacity_bytes: int
     word_bits: int
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -190,8 +193,9 @@ def check(activity: Activity) -> None:
     for m in activity.memories:
         if m.kind not in KINDS:
             raise EnergyError(f"activity {activity.method!r}: memory {m.name!r} kind must be one of {KINDS}, not {m.kind!r}")
-        if m.word_bits < 1 or m.capacity_bytes < 0:
-            raise EnergyError(f"activity {activity.method!r}: memory {m.name!r} needs word_bits >= 1 and capacity_bytes >= 0")
+        if m.word_bits < 1 or m.capacity_bytes < 0 or m.count < 0:
+            raise EnergyError(f"activity {activity.method!r}: memory {m.name!r} needs word_bits >= 1, "
+                              "capacity_bytes >= 0 and count >= 0")
     for l in activity.layers:
         for o in l.ops:
             if o.count < 0:
@@ -203,13 +207,20 @@ def check(activity: Activity) -> None:
                 raise EnergyError(f"activity {activity.method!r} layer {l.layer!r}: bad traffic {t}")
 
 
+def storage_kind(m: Memory, mem: MemoryTable) -> str:
+    """How ``m`` is priced: an SRAM below the table's smallest macro is flip-flops."""
+    return mem.kind(m.capacity_bytes) if m.kind == "sram" else m.kind
+
+
 def price(activity: Activity, costs: CostTable, mem: MemoryTable) -> PricedActivity:
     """Energy of ``activity``: operations x unit energy, traffic x access energy, SRAM leakage x time."""
     check(activity)
     mems = {m.name: m for m in activity.memories}
-    access = {(m.name, d): mem.access_pj(m.kind, m.capacity_bytes, m.word_bits, d)
+    kinds = {m.name: storage_kind(m, mem) for m in activity.memories}
+    access = {(m.name, d): mem.access_pj(kinds[m.name], m.capacity_bytes, m.word_bits, d)
               for m in activity.memories for d in ("read", "write")}
-    leak_uw = sum(mem.sram_leakage_uw(m.capacity_bytes, m.word_bits) for m in activity.memories if m.kind == "sram")
+    leak_uw = sum(m.count * mem.sram_leakage_uw(m.capacity_bytes, m.word_bits)
+                  for m in activity.memories if kinds[m.name] == "sram")
     layers = []
     for l in activity.layers:
         comp: dict = {}

@@ -16,6 +16,10 @@ same images (``golden.simulate.SimResult``: ``res.codes``, ``res.spikes``,
 * per-neuron parameters (threshold and bias) read once per neuron from registers
   (``param_reg``).
 
+With ``fit=True`` every method's weight SRAM holds exactly its own weights and its
+activation SRAM every map it stores (input, each layer's output) at its storage
+width, instead of the fixed capacities.
+
 **Comparison rule: iso-PE-count and the same memories** (not iso-area: a MAC PE is
 larger than an adder PE; :mod:`energy.area` prices that).  Cycles assume one
 operation per PE per cycle (a multiply-accumulate, an add, or a bit-serial add) and
@@ -97,6 +101,7 @@ class Hierarchy:
     act_word_bits: int = 64
     clock_mhz: float = 200.0
     offchip_bits_per_cycle: int = 64
+    fit: bool = False  # each method's weight and activation memories fitted to its own weights and maps
 
     def __post_init__(self):
         for f in ("pes", "weight_sram_bytes", "act_sram_bytes", "act_word_bits", "offchip_bits_per_cycle"):
@@ -269,10 +274,18 @@ def method_activity(method: str, inet: IntNetwork, res: SimResult, hierarchy: Hi
     amax = max(_widths(method, inet, l, T, rate_T)[1] for l in inet.layers)
     total_wbits = sum(sum(int(t.weight.size) for t in l.terms) * _widths(method, inet, l, T, rate_T)[0]
                       for l in inet.layers)
-    resident = total_wbits <= H.weight_sram_bytes * 8
+    wcap, acap = H.weight_sram_bytes, H.act_sram_bytes
+    if H.fit:
+        wcap = max(1, -(-total_wbits // 8))
+        maps = _numel(inet.input.shape) * _widths(method, inet, inet.layers[0], T, rate_T)[3]
+        for l in inet.layers:
+            _, A, store, _ = _widths(method, inet, l, T, rate_T)
+            maps += _numel(l.out_shape) * (A if l.is_output else store)
+        acap = max(1, -(-maps // 8))
+    resident = total_wbits <= wcap * 8
     memories = (
-        Memory("weight_sram", "sram", H.weight_sram_bytes, H.pes * wmax),
-        Memory("act_sram", "sram", H.act_sram_bytes, H.act_word_bits),
+        Memory("weight_sram", "sram", wcap, H.pes * wmax),
+        Memory("act_sram", "sram", acap, H.act_word_bits),
         Memory("psum_reg", "register", max(1, H.pes * amax // 8), amax),
         Memory("param_reg", "register", max(1, H.pes * 2 * amax // 8), amax),
         Memory("dram", "dram", 0, 64),

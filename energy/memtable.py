@@ -3,11 +3,12 @@
 The bundled table is ``energy/memory_45nm.toml`` (45 nm: CACTI 7 SRAM macros,
 the Aladdin register, NanGate 45 nm cell areas, Horowitz's DRAM); every entry
 cites its source, and what is derived says so.  :func:`load_memory_table`
-checks the file against one declared schema (:data:`SCHEMA`) and raises
+reads the file with :func:`snnbits.schema.read_toml` (size cap, bad UTF-8, deep
+nesting), checks it against one declared schema (:data:`SCHEMA`) and raises
 :class:`~energy.errors.EnergyError` naming the file, the field and the value for
 anything it does not accept: another ``schema_version``, unknown or missing
-fields, wrong types, negative or non-finite numbers, empty sources, duplicate
-SRAM points, an incomplete cell map.
+fields, wrong types, negative, non-finite or absurd numbers, empty sources,
+duplicate SRAM points, an incomplete cell map.
 
 Storage rules (:meth:`MemoryTable.access_pj`):
 
@@ -32,10 +33,11 @@ fits at the table's ``[scaling] vdd``, each linearly interpolated between nodes.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+
+from snnbits.schema import Int, List, Map, Num, Obj, Str, Version, check, read_toml
 
 from .errors import EnergyError
 
@@ -242,149 +244,85 @@ def _check_pos(name, v):
 
 # ------------------------------------------------------------------ schema and loader
 
-# field -> (type, required); types: "str", "int", "num" (finite, >= 0), "pos" (finite, > 0),
-# "nums" (non-empty list of "num"), "ints", "table" (nested schema), "points" (array of tables)
-_POINT = {"capacity_bytes": ("int", True), "width_bits": ("int", True), "read_pj": ("num", True),
-          "write_pj": ("num", True), "area_um2": ("num", True), "leakage_uw": ("num", True)}
-SCHEMA = {
-    "schema_version": ("int", True),
-    "name": ("str", True),
-    "node_nm": ("pos", True),
-    "scaling": ("table", {"rule": ("str", True), "vdd": ("pos", True), "source": ("str", True)}),
-    "register": ("table", {"read_pj_per_bit": ("num", True), "write_pj_per_bit": ("num", True),
-                           "node_nm": ("pos", False), "energy_source": ("str", True),
-                           "area_um2_per_bit": ("num", True), "area_source": ("str", True)}),
-    "dram": ("table", {"pj_per_bit": ("num", True), "source": ("str", True)}),
-    "logic": ("table", {"horner_shift_pj": ("num", True), "horner_shift_source": ("str", True),
-                        "barrel_shift_bits": ("ints", True), "barrel_shift_pj": ("nums", True),
-                        "barrel_shift_source": ("str", True)}),
-    "cells": ("table", {"library": ("str", True), "nand2_um2": ("pos", True), "source": ("str", True),
-                        "area_um2": ("map_pos", True), "yosys": ("map_cells", True)}),
-    "sram": ("table", {"source": ("str", True), "points": ("points", _POINT)}),
-}
-SCALING_RULES = ("stillmaker_baas_2017",)
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _validate(data, schema: dict, where: str, fail) -> None:
-    if not isinstance(data, dict):
-        fail(f"{where} must be a table, not {data!r}")
-    unknown = sorted(set(data) - set(schema))
-    if unknown:
-        fail(f"{where}: unknown field {unknown[0]!r} (accepted: {sorted(schema)})")
-    for key, (typ, spec) in schema.items():
-        at = f"{where}.{key}" if where else key
-        required = spec if isinstance(spec, bool) else True
-        if key not in data:
-            if required:
-                fail(f"missing field {at!r}")
-            continue
-        v = data[key]
-        if typ == "str" and (not isinstance(v, str) or not v.strip()):
-            fail(f"field {at!r} must be a non-empty string, not {v!r}")
-        elif typ == "int" and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            fail(f"field {at!r} must be a positive integer, not {v!r}")
-        elif typ == "num" and (not _finite(v) or v < 0):
-            fail(f"field {at!r} must be a finite number >= 0, not {v!r}")
-        elif typ == "pos" and (not _finite(v) or v <= 0):
-            fail(f"field {at!r} must be a finite number > 0, not {v!r}")
-        elif typ in ("nums", "ints"):
-            ok = isinstance(v, list) and v and all(
-                (_finite(e) and e >= 0) if typ == "nums" else (isinstance(e, int) and not isinstance(e, bool) and e > 0)
-                for e in v)
-            if not ok:
-                kind = "numbers >= 0" if typ == "nums" else "positive integers"
-                fail(f"field {at!r} must be a non-empty array of {kind}, not {v!r}")
-        elif typ == "table":
-            _validate(v, spec, at, fail)
-        elif typ == "points":
-            if not isinstance(v, list) or not v:
-                fail(f"field {at!r} must be a non-empty array of tables, not {v!r}")
-            for i, p in enumerate(v):
-                _validate(p, spec, f"{at}[{i}]", fail)
-        elif typ == "map_pos":
-            if not isinstance(v, dict) or not v:
-                fail(f"field {at!r} must be a non-empty table of cell areas, not {v!r}")
-            for k, a in v.items():
-                if not _finite(a) or a <= 0:
-                    fail(f"field {at}.{k} must be a finite number > 0, not {a!r}")
-        elif typ == "map_cells":
-            if not isinstance(v, dict) or not v:
-                fail(f"field {at!r} must be a non-empty table of cell lists, not {v!r}")
-            for k, cells in v.items():
-                if not isinstance(cells, list) or not all(isinstance(c, str) for c in cells):
-                    fail(f"field {at}.{k} must be an array of cell names, not {cells!r}")
+#: largest energy (pJ), area (um^2), leakage (uW) or capacity a table may state; far beyond any memory
+MAX_PJ, MAX_UM2, MAX_UW = 1e9, 1e12, 1e9
+MAX_CAPACITY_BYTES = 1 << 50
+_POINT = Obj({"capacity_bytes": Int(1, MAX_CAPACITY_BYTES), "width_bits": Int(1, 1 << 20),
+              "read_pj": Num(0, MAX_PJ), "write_pj": Num(0, MAX_PJ), "area_um2": Num(0, MAX_UM2),
+              "leakage_uw": Num(0, MAX_UW)})
+_SOURCE = Str(nonempty=True, max_len=4000)
+#: the memory table file; cross-field rules (same lengths, known cells, no duplicate points) are parse_memory_table's
+SCHEMA = Obj({
+    "schema_version": Version(SCHEMA_VERSION),
+    "name": Str(nonempty=True, max_len=500),
+    "node_nm": Num(0, 1000, open_lo=True),
+    "scaling": Obj({"rule": Str(choices=("stillmaker_baas_2017",)), "vdd": Num(0, 10, open_lo=True), "source": _SOURCE}),
+    "register": Obj({"read_pj_per_bit": Num(0, MAX_PJ), "write_pj_per_bit": Num(0, MAX_PJ),
+                     "node_nm": Num(0, 1000, open_lo=True, optional=True), "energy_source": _SOURCE,
+                     "area_um2_per_bit": Num(0, MAX_UM2), "area_source": _SOURCE}),
+    "dram": Obj({"pj_per_bit": Num(0, MAX_PJ), "source": _SOURCE}),
+    "logic": Obj({"horner_shift_pj": Num(0, MAX_PJ), "horner_shift_source": _SOURCE,
+                  "barrel_shift_bits": List(Int(1, 4096), 1, 64), "barrel_shift_pj": List(Num(0, MAX_PJ), 1, 64),
+                  "barrel_shift_source": _SOURCE}),
+    "cells": Obj({"library": Str(nonempty=True, max_len=500), "nand2_um2": Num(0, MAX_UM2, open_lo=True),
+                  "source": _SOURCE, "area_um2": Map(Num(0, MAX_UM2, open_lo=True), min_len=1, max_len=1000),
+                  "yosys": Map(List(Str(pattern=r"\S{1,100}"), 0, 16), min_len=1, max_len=1000)}),
+    "sram": Obj({"source": _SOURCE, "points": List(_POINT, 1, 10_000)}),
+})
 
 
 def load_memory_table(path=None) -> MemoryTable:
     """Read and validate a memory table (default: the bundled ``memory_45nm.toml``)."""
     path = DEFAULT_MEMORY_TABLE if path is None else Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise EnergyError(f"memory table {path}: no such file") from None
-    except OSError as e:
-        raise EnergyError(f"memory table {path}: cannot read ({e.strerror})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise EnergyError(f"memory table {path}: not valid TOML ({e})") from None
-    return parse_memory_table(data, str(path))
+    return parse_memory_table(read_toml(path, f"memory table {path}", EnergyError), str(path))
 
 
 def parse_memory_table(data: dict, src: str = "<dict>") -> MemoryTable:
-    """Validate an already parsed document (``src`` names it in messages)."""
+    """Validate an already parsed document against :data:`SCHEMA` (``src`` names it in messages)."""
+    where = f"memory table {src}"
 
     def fail(msg: str):
-        raise EnergyError(f"memory table {src}: {msg}")
+        raise EnergyError(f"{where}: {msg}")
 
-    if not isinstance(data, dict):
-        fail(f"must be a TOML table, not {type(data).__name__}")
-    if "schema_version" in data and data["schema_version"] != SCHEMA_VERSION:
-        fail(f"field 'schema_version' is {data['schema_version']!r}; this version reads schema_version {SCHEMA_VERSION}")
-    _validate(data, SCHEMA, "", fail)
-    node = float(data["node_nm"])
-    sc = data["scaling"]
-    if sc["rule"] not in SCALING_RULES:
-        fail(f"field 'scaling.rule' is {sc['rule']!r}; accepted: {list(SCALING_RULES)}")
-    reg = data["register"]
-    f = energy_scale(float(reg.get("node_nm", node)), node, float(sc["vdd"])) if "node_nm" in reg else 1.0
-    lg = data["logic"]
+    doc = check(SCHEMA, data, where, EnergyError, style="toml")
+    node = doc["node_nm"]
+    sc = doc["scaling"]
+    reg = doc["register"]
+    f = energy_scale(reg["node_nm"], node, sc["vdd"]) if "node_nm" in reg else 1.0
+    lg = doc["logic"]
     if len(lg["barrel_shift_bits"]) != len(lg["barrel_shift_pj"]):
-        fail(f"fields 'logic.barrel_shift_bits' and 'logic.barrel_shift_pj' must have the same length, "
+        fail(f"[logic] barrel_shift_bits and barrel_shift_pj must have the same length, "
              f"not {len(lg['barrel_shift_bits'])} and {len(lg['barrel_shift_pj'])}")
-    barrel = tuple(sorted(zip(lg["barrel_shift_bits"], (float(e) for e in lg["barrel_shift_pj"]))))
+    barrel = tuple(sorted(zip(lg["barrel_shift_bits"], lg["barrel_shift_pj"])))
     if len({b for b, _ in barrel}) != len(barrel):
-        fail(f"field 'logic.barrel_shift_bits' has duplicate widths: {lg['barrel_shift_bits']!r}")
-    cells = data["cells"]
+        fail(f"[logic] barrel_shift_bits has duplicate widths: {lg['barrel_shift_bits']!r}")
+    cells = doc["cells"]
     for t, names in cells["yosys"].items():
         for c in names:
             if c not in cells["area_um2"]:
-                fail(f"field cells.yosys.{t} names cell {c!r}, which has no area in cells.area_um2 "
+                fail(f"[cells.yosys] {t} names cell {c!r}, which has no area in [cells.area_um2] "
                      f"(known: {sorted(cells['area_um2'])})")
-    pts = [SramPoint(p["capacity_bytes"], p["width_bits"], float(p["read_pj"]), float(p["write_pj"]),
-                     float(p["area_um2"]), float(p["leakage_uw"])) for p in data["sram"]["points"]]
+    pts = [SramPoint(p["capacity_bytes"], p["width_bits"], p["read_pj"], p["write_pj"], p["area_um2"],
+                     p["leakage_uw"]) for p in doc["sram"]["points"]]
     pts.sort(key=lambda p: (p.capacity_bytes, p.width_bits))
     for a, b in zip(pts, pts[1:]):
         if (a.capacity_bytes, a.width_bits) == (b.capacity_bytes, b.width_bits):
-            fail(f"field 'sram.points': two points with capacity_bytes = {a.capacity_bytes} and width_bits = {a.width_bits}")
+            fail(f"[sram] points: two points with capacity_bytes = {a.capacity_bytes} and width_bits = {a.width_bits}")
     return MemoryTable(
-        name=data["name"], path=src, node_nm=node,
-        register_read_pj_per_bit=float(reg["read_pj_per_bit"]) * f,
-        register_write_pj_per_bit=float(reg["write_pj_per_bit"]) * f,
-        register_area_um2_per_bit=float(reg["area_um2_per_bit"]),
-        dram_pj_per_bit=float(data["dram"]["pj_per_bit"]),
-        horner_shift_pj=float(lg["horner_shift_pj"]),
+        name=doc["name"], path=src, node_nm=node,
+        register_read_pj_per_bit=reg["read_pj_per_bit"] * f,
+        register_write_pj_per_bit=reg["write_pj_per_bit"] * f,
+        register_area_um2_per_bit=reg["area_um2_per_bit"],
+        dram_pj_per_bit=doc["dram"]["pj_per_bit"],
+        horner_shift_pj=lg["horner_shift_pj"],
         barrel_shift=barrel,
-        nand2_um2=float(cells["nand2_um2"]),
-        cell_area_um2=MappingProxyType({k: float(v) for k, v in cells["area_um2"].items()}),
+        nand2_um2=cells["nand2_um2"],
+        cell_area_um2=MappingProxyType(dict(cells["area_um2"])),
         yosys_cells=MappingProxyType({k: tuple(v) for k, v in cells["yosys"].items()}),
         sram=tuple(pts),
         sources=MappingProxyType({
             "scaling": sc["source"], "register_energy": reg["energy_source"], "register_area": reg["area_source"],
-            "dram": data["dram"]["source"], "horner_shift": lg["horner_shift_source"],
-            "barrel_shift": lg["barrel_shift_source"], "cells": cells["source"], "sram": data["sram"]["source"],
+            "dram": doc["dram"]["source"], "horner_shift": lg["horner_shift_source"],
+            "barrel_shift": lg["barrel_shift_source"], "cells": cells["source"], "sram": doc["sram"]["source"],
         }),
     )

@@ -1,11 +1,12 @@
 """Declared schemas for the project's input files: one per file format, checked in one place.
 
 A schema is a tree of field descriptions: :class:`Int`, :class:`Num`, :class:`Str`,
-:class:`Bool`, :class:`Const`, :class:`Version`, :class:`List`, :class:`Pair` and
-:class:`Obj` (a table of named fields).  :func:`check` walks a parsed document
-(JSON or TOML) against a schema and returns it normalized (``Int`` gives ``int``,
-``Num`` gives ``float``, ``Pair`` a tuple).  The first problem raises the caller's
-error type with a message that names the file, the field's path (JSON files:
+:class:`Bool`, :class:`Const`, :class:`Version`, :class:`List`, :class:`Pair`,
+:class:`Obj` (a table of named fields) and :class:`Map` (named values of one kind).
+:func:`check` walks a parsed document (JSON or TOML) against a schema and returns it
+normalized (``Int`` gives ``int``, ``Num`` gives ``float``, ``Pair`` a tuple).  The
+first problem raises the caller's error type with a message that names the file,
+the field's path (JSON files:
 ``field 'nodes[3].attrs.stride'``; TOML files: ``[memory] weight_sram_kib``) and
 the value, shown safely: long strings and containers abbreviated, huge integers
 and non-finite floats formatted without overflow.  :func:`read_toml` reads a TOML
@@ -280,6 +281,25 @@ class Obj(Field):
         for key in v:
             if key not in self.fields:
                 ctx.unknown(path + (show(key, 40) if not isinstance(key, str) else key,), v[key], list(self.fields))
+        return out
+
+
+class Map(Field):
+    """A table whose keys are names (strings matching ``key``) and whose values all follow ``value``."""
+
+    def __init__(self, value: Field, key: str = r"\S{1,100}", min_len: int = 0, max_len: int = 10_000, **kw):
+        super().__init__(**kw)
+        self.value, self.key, self.min_len, self.max_len = value, re.compile(key), min_len, max_len
+        self.expect = f"a table of {'at least ' + str(min_len) + ' ' if min_len else ''}named values, each {value.expect}"
+
+    def _check(self, v, ctx, path):
+        if not isinstance(v, dict) or not self.min_len <= len(v) <= self.max_len:
+            ctx.bad(path, self.expect, v)
+        out = {}
+        for k, x in v.items():
+            if not isinstance(k, str) or not self.key.fullmatch(k):
+                ctx.fail(f"{ctx.name(path)} has a key {show(k, 40)} that is not a name")
+            out[k] = self.value.check(x, ctx, path + (k,))
         return out
 
 

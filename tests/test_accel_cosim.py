@@ -3,7 +3,10 @@
 For every array shape and network: the logits equal the golden model's, every
 spike written to every layer's spike memory (seen through the write monitor)
 equals the golden trace bit for bit, every tile of every layer issues its
-beats, and each image's cycles equal the cycle model's exactly.  Every planted
+beats, each image's cycles equal the cycle model's exactly, and the activity a
+monitor counts inside the RTL (ops by kind, events, spike memory reads and
+writes, read enables of the weight and parameter banks) equals the cycle
+model's counters.  Every planted
 fault is reported with a specific reason within the watchdog's bound.
 
 Environment: ``SIM`` (``icarus`` default, or ``verilator``), ``RTL_SEED`` (the
@@ -119,6 +122,53 @@ def test_whole_images_equal_golden_and_model(request, tmp_path, simulator, shape
         pytest.fail(f"{len(run.mismatches)} mismatch(es), log {run.bench.log}:\n" + "\n".join(run.mismatches),
                     pytrace=False)
     assert run.observation.cycles == run.expected.cycles.tolist()
+
+
+def _padded():
+    """A 1x1 conv padded by 1 (its border outputs have empty windows: zero ops and pseudo unit reads)."""
+    from golden import ir
+    from golden.random import calibrate
+
+    rng = np.random.default_rng(21)
+    nodes = [ir.Input(name="input", inputs=(), shape=(2, 5, 5), bits=4, scale=1.0),
+             ir.Conv2d(name="c0", inputs=("input",), weight=rng.normal(0, 0.5, (4, 2, 1, 1)), padding=(1, 1)),
+             ir.QCFS(name="q0", inputs=("c0",), lam=1.0, bits=3),
+             ir.Conv2d(name="c1", inputs=("q0",), weight=rng.normal(0, 0.3, (4, 4, 3, 3)), padding=(1, 1)),
+             ir.QCFS(name="q1", inputs=("c1",), lam=1.0, bits=3),
+             ir.Flatten(name="flat", inputs=("q1",)),
+             ir.Linear(name="out", inputs=("flat",), weight=rng.normal(0, 0.1, (3, 196)))]
+    net = calibrate(ir.network(nodes, name="padded"), random_inputs(rng, (2, 5, 5), 4, 32))
+    return convert(net, bitplanes=True), random_inputs(rng, (2, 5, 5), 4, 2), None
+
+
+@pytest.mark.parametrize("shape, kind", [((4, 4), "bundled3"), ((2, 3), "padded")])
+def test_activity_counted_in_the_rtl_equals_the_model(request, tmp_path, simulator, shape, kind):
+    """A monitor counts, cycle by cycle inside the generated Verilog, the ops the PE array executes by kind,
+    the ACC ops carrying a spike, the scan units read per tensor, the spike words and bits written, the cycles
+    the pipeline advances (every weight and parameter bank's read enable): each equals the cycle model's."""
+    if kind == "bundled3":
+        inet, x, T = network("bundled")
+        from golden.datasets import digits_test
+
+        x = digits_test().x[:3]
+    else:
+        inet, x, T = _padded()
+    prog, run = cosim(request, tmp_path, inet, x, T, shape)
+    assert run.ok, run.mismatches
+    act = run.observation.activity
+    assert act is not None and act["go"] == sum(c.cycles for c in run.expected.counters)
+    assert sum(c.acc for c in run.expected.counters) > sum(c.events for c in run.expected.counters)  # zero ops
+    # the checker is not vacuous: a model one count off in any counter is reported
+    from snnbits.cosim.expect import check_activity
+
+    for field in ("shift", "events", "spike_writes", "image_rows"):
+        exp = dataclasses.replace(run.expected, counters=[dataclasses.replace(c) for c in run.expected.counters])
+        setattr(exp.counters[-2], field, getattr(exp.counters[-2], field) + 1)
+        assert any(m.startswith(f"ACTIVITY layer {exp.counters[-2].name} {field}")
+                   for m in check_activity(prog, exp, run.observation)), field
+    exp = dataclasses.replace(run.expected, counters=[dataclasses.replace(c) for c in run.expected.counters])
+    exp.counters[0].cycles += 1
+    assert any(m.startswith("ACTIVITY weight_reads") for m in check_activity(prog, exp, run.observation))
 
 
 def test_stalls_are_the_only_extra_cycles(request, tmp_path, simulator):

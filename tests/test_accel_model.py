@@ -89,9 +89,17 @@ def test_one_image_by_hand():
     tile = sum(per_plane) + 1 + 1  # FINISH, READOUT
     assert layer.tile_cycles.tolist() == [[tile]]
     assert stats.image_cycles.tolist() == [2 + TIMING.setup + tile + TIMING.drain]
-    assert layer.ops["accumulates"] == 6 * 2  # each event reaches both neurons
-    assert layer.ops["synaptic_ops"] == 6 * 2
-    assert layer.ops["init_adds"] == 2 and layer.ops["compares"] == 0
+    assert layer.ops["synaptic_ops"] == 6 * 2  # each event reaches both neurons
+    # both PEs add on each of the 8 ACC ops (zero ones included) and on FINISH; READOUT adds nothing
+    assert layer.ops["pe_adds"] == 2 * (sum(per_plane) + 1)
+    c = layer.counters
+    assert (c.acc, c.events, c.load, c.shift, c.finish, c.readout, c.fire) == (8, 6, 1, 3, 1, 1, 0)
+    # 8 units (two rows of four planes), each a word from the image's one bank (channel 0)
+    assert layer.activity["spike_reads"] == {0: 8}
+    # both halves of the one weight bank and the one parameter bank are read on every cycle
+    assert layer.activity["weight_reads"] == 2 * stats.image_cycles[0]
+    assert layer.activity["param_reads"] == stats.image_cycles[0]
+    assert layer.activity["membrane_writes"] == 2 * (8 + 1) and layer.activity["membrane_reads"] == 2 * (8 + 1 + 1)
 
 
 def test_the_reference_interpreter_agrees_on_a_whole_network(nets):
@@ -142,12 +150,15 @@ def test_counts_follow_the_definitions(nets):
     stats = run_model(inet, res, ArrayConfig(rows=2, cols=3))
     N = res.pixels.shape[0]
     for l, ls in zip(inet.layers, stats.layers):
-        n = int(np.prod(l.out_shape))
+        c = ls.counters
         assert set(ls.ops) == set(OPS)
-        assert ls.ops["init_adds"] == N * n
-        assert ls.ops["subtracts"] == (0 if l.is_output else int(np.asarray(res.spikes[l.name]).sum()))
-        assert ls.ops["compares"] == (0 if l.is_output else N * n * res.T)
-        assert ls.ops["multiplies"] == 0  # bit planes only
+        spikes = 0 if l.is_output else int(np.asarray(res.spikes[l.name]).sum())
+        assert ls.ops["spikes"] == c.spikes == spikes  # the ones FIRE writes are the golden spikes
+        assert c.finish == N * ls.tiles and c.fire == (0 if l.is_output else N * ls.tiles * res.T)
+        assert ls.ops["pe_adds"] == 6 * (c.acc + c.finish + c.fire)
+        assert ls.ops["events"] == c.events <= c.acc
+        assert ls.cycles == c.cycles and c.ops == ls.cycles_busy
+        assert ls.ops["synaptic_ops"] <= ls.ops["pe_adds"]
         assert 0 <= ls.pe_utilization <= 1
 
 

@@ -13,7 +13,7 @@ from snnbits.cli.accel import main
 from accel.config import ArrayConfig
 from accel.errors import AccelError
 from accel.model import evaluate, profile
-from accel.sweep import SweepPoint, pareto_front, parse_shapes, sweep
+from accel.sweep import SweepPoint, objectives, pareto_front, parse_shapes, sweep
 from golden import ir, trace
 from golden.convert import convert
 from golden.random import random_inputs, random_network
@@ -46,23 +46,48 @@ def test_parallel_sweep_equals_serial(prof):
     assert p.latency_us == pytest.approx(one.cycles / prof.images / 200)
 
 
-def test_energy_hook_lands_in_every_point(prof):
-    pts = sweep(prof, ArrayConfig(), [(1, 1), (2, 2)], workers=1, energy=_toy_energy)
-    assert [p.energy_pj for p in pts] == [p.ops["accumulates"] * 0.03 for p in pts]
+def test_energy_and_area_hooks_land_in_every_point(prof):
+    pts = sweep(prof, ArrayConfig(), [(1, 1), (2, 2)], workers=1, energy=_toy_energy, area=_toy_area)
+    assert [p.energy_pj for p in pts] == [p.ops["pe_adds"] * 0.03 for p in pts]
+    assert [p.area_um2 for p in pts] == [10.0 * p.pes for p in pts]
+
+
+def test_built_machine_hooks_agree_with_the_energy_report(prof):
+    from energy.built import area_um2, energy_pj
+    from energy.report import energy_report
+
+    pts = sweep(prof, ArrayConfig(), [(2, 3)], workers=1, energy=energy_pj, area=area_um2)
+    rep = energy_report(prof.inet, prof.res, evaluate(prof, ArrayConfig(rows=2, cols=3)))
+    assert pts[0].energy_pj == pytest.approx(rep.built.per_image(), rel=1e-12)
+    assert pts[0].area_um2 is None  # a random network: not the widths the logic was synthesized at
 
 
 def _toy_energy(stats) -> float:
-    return stats.ops()["accumulates"] / stats.images * 0.03
+    return stats.ops()["pe_adds"] / stats.images * 0.03
 
 
-def _pt(pes, cycles):
+def _toy_area(stats) -> float:
+    return 10.0 * stats.config.pes
+
+
+def _pt(pes, cycles, energy=None, area=None):
     return SweepPoint(rows=pes, cols=1, pes=pes, cycles=cycles, cycles_busy=cycles, cycles_idle=0, cycles_stalled=0,
-                      latency_us=0, pe_utilization=0, weights_resident=True)
+                      latency_us=cycles / 100, pe_utilization=0, weights_resident=True, energy_pj=energy,
+                      area_um2=area)
 
 
 def test_pareto_front():
     pts = [_pt(1, 100), _pt(2, 60), _pt(2, 70), _pt(4, 60), _pt(8, 10)]
     assert pareto_front(pts) == [True, True, False, False, True]
+
+
+def test_pareto_front_over_latency_energy_and_area():
+    # (cycles, energy, area): the third is beaten by the second in all three; the fourth trades area for energy
+    pts = [_pt(1, 100, 50, 1), _pt(2, 60, 40, 2), _pt(2, 70, 45, 3), _pt(4, 60, 30, 4), _pt(8, 100, 50, 1)]
+    assert objectives(pts) == ("latency_us", "energy_pj", "area_um2")
+    assert pareto_front(pts) == [True, True, False, True, True]
+    pts[-1] = _pt(8, 100, 50, 2)  # now beaten by the first (same latency and energy, more area)
+    assert pareto_front(pts) == [True, True, False, True, False]
 
 
 def test_bad_shapes_and_cluster_errors(prof):
@@ -85,7 +110,9 @@ def test_cli_writes_csv_json_png(model_file, tmp_path, capsys):
     assert "4x8" in text and "Pareto" in text
     rows = list(csv.DictReader(open(f"{out}.csv")))
     assert [(r["rows"], r["cols"]) for r in rows] == [("1", "2"), ("1", "8"), ("4", "2"), ("4", "8")]
-    assert {"read_bits_weight_sram", "write_bits_spike_sram", "accumulates", "cycles_busy", "pareto"} <= set(rows[0])
+    assert {"read_bits_weight_sram", "write_bits_spike_sram", "pe_adds", "cycles_busy", "pareto", "energy_pj",
+            "area_um2"} <= set(rows[0])
+    assert all(float(r["energy_pj"]) > 0 for r in rows)
     doc = json.load(open(f"{out}.json"))
     assert doc["format"] == "snnbits-sweep" and doc["clock_mhz"] == 100 and len(doc["points"]) == 4
     p = doc["points"][0]

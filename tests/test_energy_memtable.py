@@ -129,23 +129,26 @@ def _set(path, value):
 _DEL = object()
 
 BAD = [
-    (_set(["schema_version"], 2), "schema_version' is 2"),
-    (_set(["colour"], "red"), "unknown field 'colour'"),
-    (_set(["dram", "pj_per_bit"], -1.0), "'dram.pj_per_bit' must be a finite number >= 0, not -1.0"),
-    (_set(["dram", "pj_per_bit"], "cheap"), "'dram.pj_per_bit' must be a finite number >= 0, not 'cheap'"),
-    (_set(["dram", "pj_per_bit"], math.nan), "'dram.pj_per_bit'"),
-    (_set(["dram", "source"], " "), "'dram.source' must be a non-empty string"),
-    (_set(["dram", "source"], _DEL), "missing field 'dram.source'"),
-    (_set(["register", "node_nm"], 0), "'register.node_nm' must be a finite number > 0, not 0"),
-    (_set(["register", "speed"], 1), "register: unknown field 'speed'"),
-    (_set(["scaling", "rule"], "moore"), "'scaling.rule' is 'moore'"),
+    (_set(["schema_version"], 2), "schema_version 2 is not supported"),
+    (_set(["colour"], "red"), "unknown key colour = 'red'"),
+    (_set(["dram", "pj_per_bit"], -1.0), "[dram] pj_per_bit must be a finite number in 0..1000000000, not -1.0"),
+    (_set(["dram", "pj_per_bit"], "cheap"), "[dram] pj_per_bit must be a finite number in 0..1000000000, not 'cheap'"),
+    (_set(["dram", "pj_per_bit"], math.nan), "[dram] pj_per_bit must be a finite number in 0..1000000000, not nan"),
+    (_set(["dram", "pj_per_bit"], 1e308), "[dram] pj_per_bit must be a finite number in 0..1000000000, not 1e+308"),
+    (_set(["dram", "source"], " "), "[dram] source must be a non-empty string"),
+    (_set(["dram", "source"], _DEL), "missing key [dram] source"),
+    (_set(["register", "node_nm"], 0), "[register] node_nm must be a finite number > 0 and <= 1000, not 0"),
+    (_set(["register", "speed"], 1), "unknown key [register] speed = 1"),
+    (_set(["scaling", "rule"], "moore"), "[scaling] rule must be one of ['stillmaker_baas_2017'], not 'moore'"),
     (_set(["logic", "barrel_shift_pj"], [0.1]), "same length"),
-    (_set(["logic", "barrel_shift_bits"], [8, 0]), "'logic.barrel_shift_bits' must be a non-empty array of positive integers"),
+    (_set(["logic", "barrel_shift_bits"], [8, 0]), "[logic] barrel_shift_bits[1] must be an integer in 1..4096, not 0"),
     (_set(["cells", "yosys", "$_AND_"], ["AND9_X1"]), "names cell 'AND9_X1'"),
-    (_set(["cells", "area_um2", "INV_X1"], -0.5), "cells.area_um2.INV_X1 must be a finite number > 0, not -0.5"),
-    (_set(["sram", "points"], []), "'sram.points' must be a non-empty array"),
-    (_set(["sram", "points", 0, "width_bits"], 0), "'sram.points[0].width_bits' must be a positive integer, not 0"),
-    (_set(["sram", "points", 0, "read_pj"], True), "'sram.points[0].read_pj'"),
+    (_set(["cells", "yosys", "$_AND_"], "AND2_X1"), "[cells] yosys.$_AND_ must be a list"),
+    (_set(["cells", "area_um2", "INV_X1"], -0.5), "[cells] area_um2.INV_X1 must be a finite number > 0"),
+    (_set(["cells", "area_um2"], {}), "[cells] area_um2 must be a table of at least 1 named values"),
+    (_set(["sram", "points"], []), "[sram] points must be a list of 1..10000 items"),
+    (_set(["sram", "points", 0, "width_bits"], 0), "[sram] points[0].width_bits must be an integer in 1..1048576, not 0"),
+    (_set(["sram", "points", 0, "read_pj"], True), "[sram] points[0].read_pj must be a finite number"),
     (_set(["sram", "points", 1], {"capacity_bytes": 1024, "width_bits": 32, "read_pj": 1, "write_pj": 1,
                                    "area_um2": 1, "leakage_uw": 1}), "two points with capacity_bytes = 1024 and width_bits = 32"),
 ]
@@ -167,4 +170,10 @@ def test_file_errors(tmp_path):
     p = tmp_path / "bad.toml"
     p.write_text("schema_version = [")
     with pytest.raises(EnergyError, match="not valid TOML"):
+        load_memory_table(p)
+    p.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(EnergyError, match="not UTF-8"):
+        load_memory_table(p)
+    p.write_text("a = " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(EnergyError, match=f"memory table {p}"):
         load_memory_table(p)

@@ -10,16 +10,18 @@ logits beats, spike memory write beats (the ``trace`` monitor) and cycles per
 image.  :func:`check` compares the two and returns one line per mismatch, each
 naming what differed (``CYCLES``, ``LOGITS``, ``SPIKES``, ``COVERAGE``,
 ``PROTOCOL``, ``WATCHDOG``).  :class:`StreamChecker` watches one stream edge
-cycle by cycle.
+cycle by cycle.  :func:`check_activity` compares the activity a cocotb monitor
+counted inside the RTL (``ACTIVITY``) with the cycle model's counters.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from accel.machine import TIMING, Timing, network_cycles, spike_bits
+from accel.machine import TIMING, LayerCounters, Timing, machine_activity, network_cycles, spike_bits
 from accel.program import Program
 
 SCHEMA_VERSION = 1
@@ -37,6 +39,7 @@ class Expected:
     fire_beats: np.ndarray  # (layers, max tiles): FIRE beats each tile issues
     tiles: np.ndarray  # (layers,)
     names: list[str]
+    counters: list = field(default_factory=list)  # accel.machine.LayerCounters per layer, totals over the images
 
     def save(self, path):
         np.savez(path, schema_version=SCHEMA_VERSION, logits=self.logits, lanes=self.lanes, cycles=self.cycles,
@@ -86,7 +89,7 @@ def expected(prog: Program, res, timing: Timing = TIMING) -> Expected:
     for i, l in enumerate(p.layers):
         beats[i, : l.tiles] = l.T if l.hidden else 0
     return Expected(tiles * lanes[None], lanes, spikes, np.asarray(cycles), layer_cycles, beats, ntiles,
-                    [l.name for l in p.layers])
+                    [l.name for l in p.layers], [lc.counters for lc in layers])
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Observation:
     stalls: int = 0
     protocol: list = field(default_factory=list)  # protocol violations seen by the stream checkers
     watchdog: str | None = None
+    activity: dict | None = None  # what the cocotb ActivityMonitor counted (None: not monitored)
 
 
 def check(prog: Program, exp: Expected, obs: Observation, *, limit: int = 20) -> list[str]:
@@ -173,6 +177,73 @@ def check(prog: Program, exp: Expected, obs: Observation, *, limit: int = 20) ->
     return out[:limit] if limit else out
 
 
+def observed_counters(prog: Program, activity: dict) -> list[LayerCounters]:
+    """The monitor's counts as :class:`accel.machine.LayerCounters` per layer (``cycles`` left at 0: the
+    monitor counts the cycles the pipeline advances per run, see :func:`check_activity`)."""
+    p = prog.plan
+    out = [LayerCounters(l.name) for l in p.layers]
+    for key, n in activity["ops"].items():
+        layer, kind, acc = (int(v) for v in key.split(":"))
+        c = out[layer]
+        if kind == 1:
+            c.acc += n
+            c.load += n if acc == 0 else 0
+            c.shift += n if acc == 1 else 0
+        else:
+            name = {2: "finish", 3: "readout", 4: "fire"}[kind]
+            setattr(c, name, getattr(c, name) + n)
+    for layer, n in activity["events"].items():
+        out[int(layer)].events += n
+    for key, n in activity["unit_reads"].items():
+        layer, tensor = (int(v) for v in key.split(":"))
+        out[layer].unit_reads[tensor] = out[layer].unit_reads.get(tensor, 0) + n
+    for layer, (words, bits, ones) in activity["writes"].items():
+        c = out[int(layer)]
+        c.spike_writes, c.spike_write_bits, c.spikes = words, bits, ones
+    out[0].image_rows = activity["rows"]
+    return out
+
+
+def check_activity(prog: Program, exp: Expected, obs: Observation) -> list[str]:
+    """``ACTIVITY`` mismatches between the monitor's counts and the cycle model's, one line each.
+
+    Per layer: every :class:`~accel.machine.LayerCounters` field but ``cycles`` (ops by kind,
+    events, unit reads per tensor, spike writes); per run: the cycles the PEs add in
+    (``pe_op`` not NOP) against the model's ``pe_adds / (R*C)``, logits and weight beats,
+    and, when nothing stalled, the cycles the pipeline advanced (the weight and parameter
+    banks' read enables) against the model's cycles.
+    """
+    a = obs.activity
+    if a is None:
+        return []
+    p = prog.plan
+    R, C = p.rows, p.cols
+    out = []
+    fields = ("acc", "events", "load", "shift", "finish", "readout", "fire", "unit_reads", "spike_writes",
+              "spike_write_bits", "spikes", "image_rows")
+    for want, got in zip(exp.counters, observed_counters(prog, a)):
+        for f in fields:
+            if getattr(got, f) != getattr(want, f):
+                out.append(f"ACTIVITY layer {want.name} {f}: rtl {getattr(got, f)} != model {getattr(want, f)}")
+    N = exp.cycles.shape[0]
+    model = [machine_activity(p, c, N) for c in exp.counters]
+    pe = sum(a["pe_ops"].values())
+    if R * C * pe != sum(m["pe_adds"] for m in model):
+        out.append(f"ACTIVITY pe_adds: rtl {R * C * pe} (R*C x {pe} cycles with pe_op != NOP) != model "
+                   f"{sum(m['pe_adds'] for m in model)}")
+    for key, rtl in (("logits_beats", a["logits"]), ("weight_beats", a["weight_beats"])):
+        want = sum(m[key] for m in model)
+        if rtl != want:
+            out.append(f"ACTIVITY {key}: rtl {rtl} != model {want}")
+    if obs.stalls == 0:
+        want = sum(c.cycles for c in exp.counters)
+        for key, per in (("weight_reads", 2 * R), ("param_reads", R)):
+            if per * a["go"] != sum(m[key] for m in model):
+                out.append(f"ACTIVITY {key}: rtl {per * a['go']} ({per} banks x {a['go']} cycles with go) != model "
+                           f"{sum(m[key] for m in model)} ({per} x {want} cycles)")
+    return out
+
+
 class StreamChecker:
     """The valid/ready rules of one stream edge, fed one cycle at a time.
 
@@ -216,7 +287,8 @@ def save_observation(obs: Observation, path) -> None:
              logits=np.array(lg, np.int64) if lg else np.zeros((0, 3), np.int64),
              writes=np.array(wr, np.int64).reshape(len(wr), 6),
              words=np.array(hexes, dtype=str) if hexes else np.zeros((0, 0), dtype=str),
-             images=np.int64(len(obs.logits)))
+             images=np.int64(len(obs.logits)),
+             activity=np.array(json.dumps(obs.activity) if obs.activity is not None else "", dtype=str))
 
 
 def load_observation(path, K: int) -> Observation:
@@ -224,8 +296,10 @@ def load_observation(path, K: int) -> Observation:
         if int(f["schema_version"]) != SCHEMA_VERSION:
             raise ValueError(f"{path}: schema_version must be {SCHEMA_VERSION}")
         n_img = int(f["images"])
+        act = str(f["activity"]) if "activity" in f.files else ""
         obs = Observation(cycles=[int(v) for v in f["cycles"]], stalls=int(f["stalls"]),
-                          protocol=[str(v) for v in f["protocol"]], watchdog=str(f["watchdog"]) or None)
+                          protocol=[str(v) for v in f["protocol"]], watchdog=str(f["watchdog"]) or None,
+                          activity=json.loads(act) if act else None)
         obs.logits = [[] for _ in range(n_img)]
         obs.writes = [[] for _ in range(n_img)]
         for row in f["logits"]:

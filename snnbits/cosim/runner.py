@@ -162,7 +162,7 @@ def run_accel(prog, res, build_dir, *, sim: str = "icarus", fault: str | None = 
     import numpy as np
 
     from .build import build_top
-    from .expect import check, expected, load_observation
+    from .expect import check, check_activity, expected, load_observation
     from .fast import pack_rows
     from rtl.generate import generate_verilog
 
@@ -183,6 +183,8 @@ def run_accel(prog, res, build_dir, *, sim: str = "icarus", fault: str | None = 
         "trace": {name: [f.offset, f.width] for name, f in top.trace_layout},
         "acc_width": top.hp.acc_width, "lanes": top.hp.rows * top.hp.cols, "scan": top.hp.scan,
         "addr_width": top.addr_width, "word": top.spike_word,
+        "op1": {name: [f.offset, f.width] for name, f in top._op_layout() if name in ("kind", "ev", "layer")},
+        "op2": {name: [f.offset, f.width] for name, f in top._op2_layout() if name in ("kind", "acc", "layer")},
     }
     (bdir / "case.json").write_text(json.dumps(case))
     obs_path = bdir / "observation.npz"
@@ -196,7 +198,7 @@ def run_accel(prog, res, build_dir, *, sim: str = "icarus", fault: str | None = 
         obs = Observation(watchdog=f"the bench wrote no observation (see {bench.log})")
     else:
         obs = load_observation(obs_path, prog.plan.scan)
-    return AccelRun(obs, exp, check(prog, exp, obs), bench, bdir)
+    return AccelRun(obs, exp, check(prog, exp, obs) + check_activity(prog, exp, obs), bench, bdir)
 
 
 def cosim_network(inet, x, rows: int, cols: int, *, build_dir, sim: str = "auto", T: int | None = None,

@@ -89,8 +89,8 @@ def _memory_bits(net: dict, top: str) -> int:
     return walk(top)
 
 
-def synth_stats(component, name: str, *, workdir=None) -> SynthStats:
-    """Synthesize ``component`` (a ``wiring.Component``) to generic gates; see the module docstring."""
+def _synthesize(component, name: str, workdir=None) -> tuple[dict, dict]:
+    """(``stat -json``, ``write_json`` netlist) of ``component`` after the generic flow."""
     from rtl.generate import generate_verilog
 
     why = yosys_missing()
@@ -104,11 +104,38 @@ def synth_stats(component, name: str, *, workdir=None) -> SynthStats:
     subprocess.run(cmd + ["-q", "-p", SCRIPT.format(src=f"{name}.v", top=name)], cwd=tmp, check=True,
                    capture_output=True, text=True)
     stat = json.loads((tmp / "stat.json").read_text())
-    cells, ffs, _, mems = _count(stat, name)
-    mem_bits = _memory_bits(json.loads((tmp / "net.json").read_text()), name)
+    net = json.loads((tmp / "net.json").read_text())
     if not workdir:
         shutil.rmtree(tmp, ignore_errors=True)
-    return SynthStats(name, cells, ffs, mem_bits, mems)
+    return stat, net
+
+
+def synth_stats(component, name: str, *, workdir=None) -> SynthStats:
+    """Synthesize ``component`` (a ``wiring.Component``) to generic gates; see the module docstring."""
+    stat, net = _synthesize(component, name, workdir)
+    cells, ffs, _, mems = _count(stat, name)
+    return SynthStats(name, cells, ffs, _memory_bits(net, name), mems)
+
+
+def module_cells(stat: dict) -> dict[str, dict[str, int]]:
+    """Each module's own generic cells by type (``stat -json``), submodule instances and memories left out."""
+    mods = {k.lstrip("\\"): v for k, v in stat["modules"].items()}
+    return {name: {t: int(n) for t, n in m.get("num_cells_by_type", {}).items()
+                   if t.startswith("$_") and t.endswith("_")} for name, m in mods.items()}
+
+
+def top_cells(prog) -> dict:
+    """Generic cells of the top compiled for ``prog``, split as the area model needs them: one PE (``pe``),
+    the PE array's own lane selection (``array``), and the rest of the top (``control``: sequencer,
+    encoder, address generation, write-back, the loader), memories excluded."""
+    from .build import build_top
+
+    stat, _ = _synthesize(build_top(prog), "accel_top")
+    own = module_cells(stat)
+    pes = sorted(k for k in own if k.startswith("accel_top.array.pe_"))
+    if not pes or "accel_top.array" not in own or "accel_top" not in own:
+        raise RuntimeError(f"synthesis of the top: unexpected hierarchy {sorted(own)}")
+    return {"pe": own[pes[0]], "pes": len(pes), "array": own["accel_top.array"], "control": own["accel_top"]}
 
 
 def report(prog) -> list[SynthStats]:

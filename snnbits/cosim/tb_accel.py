@@ -14,6 +14,14 @@ unchanged, until taken), the spike write monitor and ``done``.  An image's cycle
 is taken to the cycle ``done`` is high, minus the cycles the machine waited on
 a refused logits beat or on an image row that was not offered.  The watchdog ends an image that is not done within its
 budget and records why.
+
+:class:`ActivityMonitor` counts, over every image's cycles, what the machine's
+internal enables do (the ops the PE array executes by kind and layer, the ACC
+ops that carry a spike, the cycles the pipeline advances, the scan units read
+and from which tensor, the spike writes, image rows, logits and weight beats),
+read from named signals of the generated Verilog (``go``, ``read``, ``pe_op``,
+``layer``, ``op1``, ``op2``, ``meta.src``): the checker compares them with the
+cycle model's counters (:func:`snnbits.cosim.expect.check_activity`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,69 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
 from .expect import Observation, StreamChecker, save_observation
+
+
+class ActivityMonitor:
+    """Per-cycle counters of the machine's activity (see the module docstring); ``data()`` is JSON-able."""
+
+    ACC, FINISH, READOUT, FIRE = 1, 2, 3, 4  # rtl.top.OpKind
+
+    def __init__(self, dut, case: dict):
+        self.d = dut
+        self.op1, self.op2 = case["op1"], case["op2"]
+        self.meta_src = dut["\\meta.src "]  # a Verilog escaped identifier (a field of the meta register)
+        self.pending = None  # (layer) of a unit read last cycle: its tensor is in meta.src now
+        self.go = 0
+        self.ops: dict = {}  # "layer:kind:acc" -> ops executed
+        self.pe_ops: dict = {}  # layer -> cycles the PEs add (pe_op != NOP)
+        self.events: dict = {}  # layer -> ACC ops with a set bit
+        self.unit_reads: dict = {}  # "layer:tensor" -> units read
+        self.writes: dict = {}  # layer -> [bank words written, bits enabled, ones written]
+        self.rows = self.logits = self.weight_beats = 0
+
+    @staticmethod
+    def _f(word: int, table: dict, name: str) -> int:
+        off, width = table[name]
+        return (word >> off) & ((1 << width) - 1)
+
+    def _inc(self, table: dict, key, n: int = 1) -> None:
+        table[key] = table.get(key, 0) + n
+
+    def sample(self) -> None:
+        """One cycle of an image, after the signals settled."""
+        d = self.d
+        go = int(d.go.value)
+        if self.pending is not None:
+            self._inc(self.unit_reads, f"{self.pending}:{int(self.meta_src.value)}")
+            self.pending = None
+        if not go:
+            return
+        self.go += 1
+        op1, op2 = int(d.op1.value), int(d.op2.value)
+        kind2 = self._f(op2, self.op2, "kind")
+        layer2 = self._f(op2, self.op2, "layer")
+        if kind2:
+            acc = self._f(op2, self.op2, "acc") if kind2 == self.ACC else 0
+            self._inc(self.ops, f"{layer2}:{kind2}:{acc}")
+        if int(d.pe_op.value):
+            self._inc(self.pe_ops, layer2)
+        if self._f(op1, self.op1, "kind") == self.ACC and self._f(op1, self.op1, "ev"):
+            self._inc(self.events, self._f(op1, self.op1, "layer"))
+        if int(d.read.value):
+            self.pending = int(d.layer.value)
+
+    def write(self, layer: int, en: int, data: list, mask: list) -> None:
+        w = self.writes.setdefault(layer, [0, 0, 0])
+        w[0] += bin(en).count("1")
+        banks = [b for b in range(len(mask)) if (en >> b) & 1]
+        w[1] += sum(bin(mask[b]).count("1") for b in banks)
+        w[2] += sum(bin(data[b] & mask[b]).count("1") for b in banks)
+
+    def data(self) -> dict:
+        return {"go": self.go, "ops": self.ops, "pe_ops": {str(k): v for k, v in self.pe_ops.items()},
+                "events": {str(k): v for k, v in self.events.items()}, "unit_reads": self.unit_reads,
+                "writes": {str(k): v for k, v in self.writes.items()}, "rows": self.rows, "logits": self.logits,
+                "weight_beats": self.weight_beats}
 
 
 class AccelTB:
@@ -44,6 +115,7 @@ class AccelTB:
         assert len(dut.logits__payload) == sum(w for _, w in self.lo.values()), "logits payload width differs"
         assert len(dut.trace__payload) == sum(w for _, w in self.tr.values()), "trace payload width differs"
         self.obs = Observation()
+        self.activity = ActivityMonitor(dut, case)
         self.logits_check = StreamChecker("logits")
         self.image_check = StreamChecker("image")
         self.weights_check = StreamChecker("weights")
@@ -104,6 +176,7 @@ class AccelTB:
                 if self.weights_check.sample(wvalid, bool(int(d.weights__ready.value)),
                                              int(wbeats[wb], 16) if wvalid else 0):
                     wb, wait = wb + 1, period - 1
+                    self.activity.weight_beats += 1
                 elif wait:
                     wait -= 1
             img_ready = int(d.image__ready.value)
@@ -116,15 +189,20 @@ class AccelTB:
                 beats.append((self._field(lword, self.lo, "tile"), self._field(lword, self.lo, "last"),
                               self._lanes(self._field(lword, self.lo, "u"), self.A, self.case["lanes"], True)))
             stalls += bool(lv and not ready)
+            self.activity.logits += bool(lv and ready)
             if int(d.trace__valid.value):
                 w = int(d.trace__payload.value)
                 f = lambda n: self._field(w, self.tr, n)  # noqa: E731
                 writes.append((f("layer"), f("tile"), f("t"), f("tensor"), f("en"),
                                self._lanes(f("addr"), aw, self.K, False), self._lanes(f("data"), dw, self.K, False),
                                self._lanes(f("mask"), dw, self.K, False)))
+                self.activity.write(f("layer"), f("en"), writes[-1][6], writes[-1][7])
             done = int(d.done.value)
             if took and start is None:
                 start = cycles
+            if start is not None:
+                self.activity.sample()
+                self.activity.rows += bool(took)
             k += bool(took)
             cycles += 1
             if done and start is not None:
@@ -149,5 +227,6 @@ async def accel_runs_images(dut) -> None:
     await FallingEdge(dut.clk)
     dut.image__valid.value = 0
     tb.obs.protocol += tb.logits_check.violations + tb.image_check.violations + tb.weights_check.violations
+    tb.obs.activity = tb.activity.data()
     save_observation(tb.obs, os.environ["ACCEL_OBSERVATION"])
     assert tb.obs.watchdog is None, tb.obs.watchdog

@@ -11,6 +11,7 @@ import pytest
 
 from accel.config import DEFAULT_CONFIG
 from energy.costs import DEFAULT_COSTS
+from energy.memtable import DEFAULT_MEMORY_TABLE
 from golden import datasets, ir, trace
 from golden.convert import convert
 from golden.random import random_inputs, random_network
@@ -57,6 +58,8 @@ class Seeds:
     input_arrays: dict
     config_text: str
     costs_text: str
+    memtable_text: str
+    ert_doc: dict
 
     def __init__(self, **kw):
         self.__dict__.update(kw)
@@ -86,5 +89,13 @@ def seeds(tmp_path_factory) -> Seeds:
         dir=d, net=net, inet=inet, model=model, model_arrays=npz_arrays(model, ("graph.json",)),
         trace=tr, trace_arrays=npz_arrays(tr, ("meta.json",)), data=data, data_arrays=npz_arrays(data, ("info.json",)),
         inputs=inputs, input_arrays=npz_arrays(inputs), config_text=DEFAULT_CONFIG.read_text(),
-        costs_text=DEFAULT_COSTS.read_text(),
+        costs_text=DEFAULT_COSTS.read_text(), memtable_text=DEFAULT_MEMORY_TABLE.read_text(), ert_doc=_ert(),
     )
+
+
+def _ert() -> dict:
+    from energy.accelergy import costs_to_ert
+    from energy.costs import load_costs
+    from energy.memtable import load_memory_table
+
+    return costs_to_ert(load_costs(), load_memory_table())

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from snnbits.cli.accel import main as accel_main
-from energy.report import report_from_files
+from snnbits.cli.energy import report_from_files
 from golden import datasets, ir, npzio, trace
 from golden.convert import MAX_FOLDED, convert
 from golden.errors import GoldenError

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
-from corpus import Case, examples, npz_case, toml_case
+from corpus import Case, examples, json_mutation, npz_case, toml_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,7 +134,11 @@ def check_trace(path, case: Case, seeds) -> None:
             expect(np.array_equal(getattr(r, kind)[name], v), f"{kind} of {name} differ from the simulation")
     from energy.costs import load_costs as costs
 
-    json.dumps(to_json(energy_report(seeds.inet, r, costs())), allow_nan=False)
+    from accel.config import ArrayConfig
+    from accel.model import run_model
+
+    stats = run_model(seeds.inet, r, ArrayConfig(rows=2, cols=2))
+    json.dumps(to_json(energy_report(seeds.inet, r, stats, costs())), allow_nan=False)
 
 
 @settings(max_examples=examples(300))
@@ -228,6 +232,47 @@ def test_cost_tables(seeds, tally, data):
     path = seeds.dir / "hostile_costs.toml"
     path.write_bytes(case.data)
     attempt(tally, case, lambda: check_costs(path))
+
+
+def check_memtable(path) -> None:
+    from energy.memtable import load_memory_table
+
+    t = load_memory_table(path)
+    doc = tomllib.loads(path.read_text())
+    expect(t.dram_pj_per_bit == doc["dram"]["pj_per_bit"], "[dram] pj_per_bit loaded differently")
+    expect(len(t.sram) == len(doc["sram"]["points"]), "[sram] points loaded differently")
+    prices = [t.sram_access_pj(c, w, d) for c in (t.sram_min_bytes, 1 << 20, 1 << 33) for w in (1, 64, 4096)
+              for d in ("read", "write")]
+    prices += [t.sram_area_um2(1 << 20, 64), t.sram_leakage_uw(1 << 33, 64), t.barrel_shift_pj(20),
+               t.access_pj("register", 8, 20), t.access_pj("dram", 0, 64)]
+    expect(all(math.isfinite(v) and v >= 0 for v in prices), "a price is negative or not finite")
+
+
+@settings(max_examples=examples(150))
+@given(data=st.data())
+def test_memory_tables(seeds, tally, data):
+    case = data.draw(toml_case(seeds.memtable_text))
+    path = seeds.dir / "hostile_memory.toml"
+    path.write_bytes(case.data)
+    attempt(tally, case, lambda: check_memtable(path))
+
+
+def check_ert(path) -> None:
+    from energy.accelergy import load_ert_costs
+
+    t = load_ert_costs(path)
+    prices = [t.energy_pj(op, b) for op in OPS if op not in ("sram", "dram") for b in (1, 8, 32, 64)]
+    prices += [t.memory_pj_per_bit(c) for c in (1, 8192, 1 << 30)]
+    expect(all(math.isfinite(p) and p >= 0 for p in prices), "a price is negative or not finite")
+
+
+@settings(max_examples=examples(150))
+@given(data=st.data())
+def test_accelergy_erts(seeds, tally, data):
+    text, what = data.draw(json_mutation(seeds.ert_doc))  # JSON is YAML: every JSON mutation is a YAML one
+    path = seeds.dir / "hostile_ert.yaml"
+    path.write_bytes(text)
+    attempt(tally, Case(text, what), lambda: check_ert(path))
 
 
 @pytest.mark.parametrize("kind", ["model", "trace"])

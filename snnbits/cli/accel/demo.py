@@ -9,8 +9,10 @@ Stages (each prints what it measured; every number comes from this run):
    prediction differs from the integer ANN's,
 3. write the traces of the whole test split (``fast`` mode) and check them against a
    ``literal`` (time step by time step) run,
-4. the energy report on those traces (ours vs baselines, compute and compute+memory),
-5. a small PE-array sweep with the cycle model,
+4. the energy report on those traces: the built accelerator (4x4, ``accel/configs/small.toml``),
+   its ideal lower bound, every baseline on the same PE count and memories, and where
+   ours wins, ties and loses,
+5. a small PE-array sweep with the cycle model: latency, energy and area per shape,
 6. co-simulate a few test images through the RTL PE array (skipped, with a
    message, when no simulator is installed): spikes == golden, cycles == model.
 
@@ -189,28 +191,10 @@ def _build(args, partial: Path) -> dict:
     # 4. energy -----------------------------------------------------------------
     console.rule("[bold]4. energy (45 nm)")
     from snnbits.cli.energy.render import print_table, to_csv
-    from energy.costs import load_costs
-    from energy.report import energy_report, to_json
-
-    rep = energy_report(inet, res, load_costs())
-    print_table(rep, console)
-    ej = to_json(rep)
-    _write_json(partial / "energy.json", ej)
-    (partial / "energy.csv").write_text(to_csv(rep))
-    if plots:
-        from snnbits.cli.energy.plot import plot_report
-
-        plot_report(rep, partial / "energy.png")
-    summary["energy"] = {"ours_compute_pj_per_image": rep.ours.compute_energy_pj_per_image,
-                         "ours_total_pj_per_image": rep.ours.total_energy_pj_per_image,
-                         "ratios": [{"baseline": r.baseline, "compute": r.compute, "total": r.total} for r in rep.ratios]}
-
-    # 5. sweep ------------------------------------------------------------------
-    console.rule("[bold]5. PE-array sweep (cycle model)")
-    from accel import sweep as sw
-    from .sweep import energy_hook, print_points
     from accel.config import load_config
-    from accel.model import check_fits, profile
+    from energy.report import ZERO_SKIPPING, energy_report, to_json
+
+    from accel.model import evaluate, profile
 
     cfg = load_config(SMALL_CONFIG)  # SRAMs sized for a small network (the default is sized for VGG16)
     wide = {"weight_bits": max(cfg.weight_bits, *(l.weight_bits for l in inet.layers)),
@@ -221,12 +205,36 @@ def _build(args, partial: Path) -> dict:
         console.print(f"PE widths of {SMALL_CONFIG.name} widened for this network: {wide['weight_bits']}-bit weights, "
                       f"{wide['acc_bits']}-bit accumulators")
         cfg = dataclasses.replace(cfg, **wide)
-    shapes = sw.parse_shapes(args.rows, args.cols)
     prof = profile(inet, res)
+    rep = energy_report(inet, res, evaluate(prof, cfg))
+    print_table(rep, console)
+    ej = to_json(rep)
+    _write_json(partial / "energy.json", ej)
+    (partial / "energy.csv").write_text(to_csv(rep))
+    if plots:
+        from snnbits.cli.energy.plot import plot_report
+
+        plot_report(rep, partial / "energy.png")
+    summary["energy"] = {"array": [cfg.rows, cfg.cols], "config": str(cfg.source),
+                         "built_pj_per_image": {k: rep.built.per_image(k) for k in
+                                                ("compute", "memory", "leakage", "total")},
+                         "ideal_pj_per_image": rep.ideal.per_image(),
+                         "ratios": [{"method": r.method, "compute": r.compute, "memory": r.memory, "total": r.total}
+                                    for r in rep.ratios],
+                         "verdicts": [{"method": v.method, "outcome": v.outcome, "ratio": v.ratio,
+                                       "zero_skipping": v.method in ZERO_SKIPPING} for v in rep.verdicts]}
+
+    # 5. sweep ------------------------------------------------------------------
+    console.rule("[bold]5. PE-array sweep (cycle model)")
+    from accel import sweep as sw
+    from .sweep import energy_hooks, print_points
+    from accel.model import check_fits
+
+    shapes = sw.parse_shapes(args.rows, args.cols)
     check_fits(prof, cfg)
     with progress() as bar:
         task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))
-        points = sw.sweep(prof, cfg, shapes, progress=lambda: bar.advance(task), energy=energy_hook())
+        points = sw.sweep(prof, cfg, shapes, progress=lambda: bar.advance(task), **energy_hooks())
     print_points(points, cfg, title=f"{esc(net.name)}: {len(test)} digits images, per inference at {cfg.clock_mhz:g} MHz")
     meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": "digits test split", "T": res.T,
             "images": prof.images, "clock_mhz": cfg.clock_mhz, "config": str(cfg.source)}
@@ -280,6 +288,8 @@ def _cosim(args, inet, test, folder: Path) -> dict:
 
 
 def _summary_md(s: dict, acc, rep, front, plots: bool) -> str:
+    from energy.report import TIE_BAND, ZERO_SKIPPING
+
     B = acc.bits
     lines = [
         f"# Demo summary: {s['model']['name']}",
@@ -309,21 +319,31 @@ def _summary_md(s: dict, acc, rep, front, plots: bool) -> str:
         f"`trace.npz`: {s['trace']['images']} images, T = {s['trace']['T']}; literal run equals fast run: "
         f"{s['trace']['literal_equals_fast']}.",
         "",
-        "## Energy per image (45 nm table)",
+        f"## Energy per image (45 nm tables; the built accelerator, {rep.machine.rows}x{rep.machine.cols}, "
+        "`accel/configs/small.toml`)",
         "",
-        f"Ours: compute {rep.ours.compute_energy_pj_per_image / 1e3:.2f} nJ, compute + memory "
-        f"{rep.ours.total_energy_pj_per_image / 1e3:.2f} nJ.",
+        f"Built accelerator: compute {rep.built.per_image('compute') / 1e3:.2f} nJ, memory "
+        f"{rep.built.per_image('memory') / 1e3:.2f} nJ, leakage {rep.built.per_image('leakage') / 1e3:.2f} nJ, "
+        f"total **{rep.built.per_image() / 1e3:.2f} nJ**; the ideal event-driven lower bound "
+        f"{rep.ideal.per_image() / 1e3:.2f} nJ. Every baseline runs on the same PE count and memories.",
         "",
-        "| baseline | compute: baseline / ours | compute + memory: baseline / ours |",
-        "|---|---:|---:|",
-        *[f"| {r.baseline} | {r.compute:.2f}x | {r.total:.2f}x |" for r in rep.ratios],
+        "| method | compute: method / built | memory: method / built | total: method / built |",
+        "|---|---:|---:|---:|",
+        *[f"| {r.method} | {r.compute:.2f}x | {r.memory:.2f}x | {r.total:.2f}x |" for r in rep.ratios],
         "",
-        "## PE-array sweep (Pareto front in cycles; config `accel/configs/small.toml`)",
+        "Where ours wins, ties and loses (total energy; a tie is within "
+        f"{TIE_BAND:.0%}); the zero-skipping baselines first:",
         "",
-        "| array | PEs | cycles | latency (us) | utilization | energy (nJ) |",
-        "|---|---:|---:|---:|---:|---:|",
+        *[f"- **{v.outcome}** against {v.sentence}" for v in sorted(rep.verdicts, key=lambda v: v.method not in
+                                                                   ZERO_SKIPPING)],
+        "",
+        "## PE-array sweep (Pareto front over latency, energy and area; config `accel/configs/small.toml`)",
+        "",
+        "| array | PEs | cycles | latency (us) | utilization | energy (nJ) | area (mm^2) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *[f"| {p.rows}x{p.cols} | {p.pes} | {p.cycles:,.0f} | {p.latency_us:,.1f} | {100 * p.pe_utilization:.1f} % "
-          f"| {'-' if p.energy_pj is None else f'{p.energy_pj / 1e3:,.2f}'} |" for p in front],
+          f"| {'-' if p.energy_pj is None else f'{p.energy_pj / 1e3:,.2f}'} "
+          f"| {'-' if p.area_um2 is None else f'{p.area_um2 / 1e6:,.3f}'} |" for p in front],
         "",
         "## RTL co-simulation",
         "",

@@ -23,10 +23,11 @@ def register(sub) -> None:
         "sweep",
         help="cycle model of the PE array over array shapes (table, CSV, JSON, plot)",
         description=(
-            "Run the cycle-level model of the event-driven PE array (docs/architecture.md) for every "
+            "Run the accelerator's cycle model (docs/architecture.md, exact to the RTL) for every "
             "ROWS x COLS shape on a trace (--trace) or on images it simulates itself, in parallel. "
-            "Shows cycles, latency at the clock, PE utilization and memory traffic per inference; "
-            "the Pareto front (fewest cycles for the PEs) is marked with *."
+            "Shows cycles, latency at the clock, PE utilization, memory traffic, the built machine's energy "
+            "(energy report's) and its area (memories from the table, logic from synthesis) per configuration; "
+            "the Pareto front over latency, energy and area is marked with *."
         ),
         epilog="Example: accel sweep --random 4 --rows 1,2,4,8,16 --cols 1,2,4,8,16 --plot sweep.png",
     )
@@ -49,8 +50,13 @@ def register(sub) -> None:
                    help="run on a Dask scheduler (tcp://host:8786) or Ray (ray://host:10001) instead (optional extras); "
                         f"a scheduler that does not answer within {CLUSTER_TIMEOUT_S} s is an error")
     p.add_argument("--costs", type=Path, default=None, metavar="FILE",
-                   help="energy cost table for the energy column (default: the bundled 45 nm table; see energy report)")
-    p.add_argument("--no-energy", action="store_true", help="leave out the energy per inference")
+                   help="per-operation cost table for the energy column (.toml or an Accelergy ERT .yaml; default: "
+                        "the bundled 45 nm table; see energy report)")
+    p.add_argument("--memory-table", type=Path, default=None, metavar="FILE",
+                   help="memory and logic cost table (default: the bundled energy/memory_45nm.toml)")
+    p.add_argument("--sizing", choices=("config", "fitted"), default="config",
+                   help="memory sizes priced: the configuration's (default) or fitted to the network")
+    p.add_argument("--no-energy", action="store_true", help="leave out the energy and the area per configuration")
     p.add_argument("--csv", type=Path, metavar="FILE", help=f"write every point as CSV ({FILE_HELP})")
     p.add_argument("--json", type=Path, metavar="FILE", help=f"write every point as JSON ({FILE_HELP})")
     p.add_argument("--plot", type=Path, metavar="PNG",
@@ -107,7 +113,8 @@ def run(args) -> int:
     outputs = {"--csv": args.csv, "--json": args.json, "--plot": args.plot}
     for option, path in outputs.items():
         if path is not None:
-            check_file(path, option, inputs=[model, args.trace, args.input, args.config, args.costs, args.calibration])
+            check_file(path, option, inputs=[model, args.trace, args.input, args.config, args.costs,
+                                             args.memory_table, args.calibration])
     check_distinct(outputs)
     shapes = sw.parse_shapes(args.rows, args.cols)
     if len(shapes) > MAX_SHAPES:
@@ -122,14 +129,16 @@ def run(args) -> int:
     check_fits(prof, cfg)  # before the progress bar: a user error prints cleanly
     with progress() as bar:
         task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))
+        hooks = energy_hooks(args.costs, args.memory_table, args.sizing, args.no_energy)
         points = sw.sweep(prof, cfg, shapes, workers=args.workers, cluster=args.cluster,
-                          progress=lambda: bar.advance(task), energy=energy_hook(args.costs, args.no_energy))
+                          progress=lambda: bar.advance(task), **hooks)
     secs = time.perf_counter() - t0
 
     print_points(points, cfg, title=f"{esc(net.name)}: {esc(what)}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
     console.print(f"{len(points)} configurations in {secs:.2f} s ({len(points) / secs:.1f} configs/s)")
     meta = {"model": net.name, "model_hash": inet.model_hash, "inputs": what, "T": res.T, "images": prof.images,
-            "clock_mhz": cfg.clock_mhz, "config": str(cfg.source), "dataflow": cfg.dataflow}
+            "clock_mhz": cfg.clock_mhz, "config": str(cfg.source), "dataflow": cfg.dataflow,
+            "sizing": args.sizing, "pareto_over": list(sw.objectives(points))}
     if args.csv:
         with writing(args.csv, "--csv") as tmp:
             sw.write_csv(points, tmp)
@@ -145,32 +154,41 @@ def run(args) -> int:
     return 0
 
 
-def energy_hook(costs=None, disabled: bool = False):
-    """The sweep's energy column: the cycle model's counts priced by ``energy.cycle`` (picklable)."""
+def energy_hooks(costs=None, memtable=None, sizing: str = "config", disabled: bool = False) -> dict:
+    """The sweep's energy and area columns: the built machine priced by ``energy.built`` (picklable partials
+    of the table paths; the tables are checked here first, so that a bad file is an error before the sweep)."""
     if disabled:
-        return None
+        return {}
     import functools
 
-    from energy.costs import load_costs
-    from energy.cycle import energy_pj
+    from energy.built import area_um2, energy_pj
+    from energy.memtable import load_memory_table
+    from energy.report import load_cost_table
 
-    return functools.partial(energy_pj, table=load_costs(costs))
+    load_cost_table(costs)
+    load_memory_table(memtable)
+    return {"energy": functools.partial(energy_pj, costs=costs, mem=memtable, sizing=sizing),
+            "area": functools.partial(area_um2, mem=memtable, sizing=sizing)}
 
 
 def print_points(points, cfg, title: str) -> None:
     """Print sweep points as a rich table (also used by ``accel demo``)."""
 
+    from accel.sweep import objectives
     from snnbits.cli.ui import console
 
-    t = Table(title=f"{title} (* Pareto front)",
-              caption="us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights (shown when nonzero); "
-                      "W/S rd: weight/spike SRAM reads; off: off-chip weight loads (Mbit, shown when nonzero); uJ: energy per inference "
-                      "(cycle-model counts x cost table); busy/idle split in --csv/--json", padding=(0, 1))
+    over = {"pes": "PEs", "cycles": "cycles", "latency_us": "latency", "energy_pj": "energy", "area_um2": "area"}
+    t = Table(title=f"{title} (* Pareto front over {', '.join(over[k] for k in objectives(points))})",
+              caption="us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights (shown "
+                      "when nonzero); W/S rd: weight/spike SRAM reads as the RTL enables them; off: off-chip weight "
+                      "loads (Mbit, shown when nonzero); nJ: the built machine's energy per inference; mm2: its area "
+                      "(memories and logic); busy/idle split in --csv/--json", padding=(0, 1))
     stalls = any(p.cycles_stalled for p in points)
     offchip = any(p.sram_read_bits["offchip"] for p in points)
     energy = any(p.energy_pj is not None for p in points)
+    area = any(p.area_um2 is not None for p in points)
     cols = ["array", "PEs", "cycles", "us", "util%"] + (["stall"] if stalls else []) + ["W rd Mb", "S rd Mb"]
-    cols += (["off Mb"] if offchip else []) + (["uJ"] if energy else [])
+    cols += (["off Mb"] if offchip else []) + (["nJ"] if energy else []) + (["mm2"] if area else [])
     for col in cols:
         t.add_column(col, justify="right", no_wrap=True)
     for p in points:
@@ -179,6 +197,7 @@ def print_points(points, cfg, title: str) -> None:
         cells += [f"{p.cycles_stalled:,.0f}"] if stalls else []
         cells += [f"{p.sram_read_bits['weight_sram'] / 1e6:,.2f}", f"{p.sram_read_bits['spike_sram'] / 1e6:,.2f}"]
         cells += [f"{p.sram_read_bits['offchip'] / 1e6:,.2f}"] if offchip else []
-        cells += [f"{p.energy_pj / 1e6:,.2f}"] if energy else []
+        cells += [f"{p.energy_pj / 1e3:,.1f}" if p.energy_pj is not None else "-"] if energy else []
+        cells += [f"{p.area_um2 / 1e6:,.3f}" if p.area_um2 is not None else "-"] if area else []
         t.add_row(*cells)
     console.print(t)

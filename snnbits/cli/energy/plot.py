@@ -1,19 +1,18 @@
-"""Stacked bar charts of an :class:`~energy.report.EnergyReport` (matplotlib, headless)."""
+"""Bar charts of an :class:`~energy.report.EnergyReport` (matplotlib, headless)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from energy.counts import COMPUTE_CATEGORIES, MEMORY_CATEGORIES
+from energy.activity import COMPUTE_CATEGORIES, MEMORY_CATEGORIES
 from energy.errors import EnergyError
 from energy.report import EnergyReport
 from snnbits.cli.ui import plot_text
 
 
 def plot_report(rep: EnergyReport, path) -> Path:
-    """Write a PNG: (a) our compute energy per layer stacked by operation (paper Fig. 5a),
-    (b) our compute and memory energy per layer, (c) every method's compute and
-    compute + memory energy per image (log scale)."""
+    """Write a PNG: (a) the built accelerator's energy per layer stacked by category (compute, memory,
+    leakage), (b) every method's compute, memory and leakage energy per image (log scale)."""
     try:
         import matplotlib
 
@@ -23,36 +22,32 @@ def plot_report(rep: EnergyReport, path) -> Path:
         raise EnergyError("--plot needs matplotlib (pip install 'snnbits[plot]')") from None
     path = Path(path)
     n = rep.images
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [3, 3, 2]})
-    names = [l.layer for l in rep.ours.layers]
-    cmap = plt.get_cmap("tab10")
-
-    def stack(ax, parts):
-        bottom = [0.0] * len(names)
-        for i, (label, vals) in enumerate(parts):
-            if any(vals):
-                ax.bar(names, vals, bottom=bottom, label=label, color=cmap(i % 10))
-                bottom = [b + v for b, v in zip(bottom, vals)]
-        ax.set_ylabel("energy per image (pJ)")
-        ax.legend(fontsize=8)
-        ax.tick_params(axis="x", rotation=30)
-
-    stack(ax1, [(c, [l.by_category()[c] / n for l in rep.ours.layers]) for c in COMPUTE_CATEGORIES])
-    ax1.set_title(f"our SNN: compute by operation (T={rep.T})")
-    stack(ax2, [("compute", [l.compute_energy_pj / n for l in rep.ours.layers])]
-          + [(c, [l.by_category()[c] / n for l in rep.ours.layers]) for c in MEMORY_CATEGORIES])
-    ax2.set_title(f"our SNN: compute + memory ({rep.dataflow})")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 5), gridspec_kw={"width_ratios": [2, 3]})
+    cmap = plt.get_cmap("tab20")
+    b = rep.built
+    names = [l.layer for l in b.layers]
+    parts = [(c, [{**l.compute_pj, **l.memory_pj}.get(c, 0.0) / n for l in b.layers])
+             for c in COMPUTE_CATEGORIES + MEMORY_CATEGORIES] + [("leakage", [l.leakage_pj / n for l in b.layers])]
+    bottom = [0.0] * len(names)
+    for i, (label, vals) in enumerate(parts):
+        if any(vals):
+            ax1.bar(names, vals, bottom=bottom, label=label, color=cmap(i % 20))
+            bottom = [x + v for x, v in zip(bottom, vals)]
+    ax1.set_ylabel("energy per image (pJ)")
+    ax1.set_title(f"built accelerator {rep.machine.rows}x{rep.machine.cols}, {rep.machine.sizing} memories")
+    ax1.legend(fontsize=7)
+    ax1.tick_params(axis="x", rotation=30)
     meth = [m.method for m in rep.methods]
     x = range(len(meth))
-    comp = [m.compute_energy_pj / n for m in rep.methods]
-    tot = [m.total_energy_pj / n for m in rep.methods]
-    ax3.bar([i - 0.2 for i in x], comp, width=0.4, label="compute")
-    ax3.bar([i + 0.2 for i in x], tot, width=0.4, label="compute + memory")
-    ax3.set_xticks(list(x), meth, rotation=30)
-    ax3.set_yscale("log")
-    ax3.set_ylabel("energy per image (pJ)")
-    ax3.set_title("all methods")
-    ax3.legend(fontsize=8)
+    for off, (label, key) in zip((-0.27, 0, 0.27), (("compute", "compute"), ("memory", "memory"),
+                                                      ("leakage", "leakage"))):
+        ax2.bar([i + off for i in x], [max(m.per_image(key), 1e-3) for m in rep.methods], width=0.27, label=label)
+    ax2.plot(list(x), [m.per_image() for m in rep.methods], "k_", ms=18, label="total")
+    ax2.set_xticks(list(x), meth, rotation=30)
+    ax2.set_yscale("log")
+    ax2.set_ylabel("energy per image (pJ)")
+    ax2.set_title("every method, same images, PE count and memories")
+    ax2.legend(fontsize=8)
     fig.suptitle(f"{plot_text(rep.model_name)}: {plot_text(rep.costs_name)}", fontsize=9)
     fig.tight_layout()
     try:
