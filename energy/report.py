@@ -207,10 +207,11 @@ def energy_report(inet: IntNetwork, res: SimResult, stats, costs: CostTable | No
 
 def load_matching(trace_path, model=None) -> tuple[gtrace.Trace, IntNetwork]:
     """Load a trace and the model it was made from (default: the bundled model),
-    converted as the trace says (weight bits, bit planes); refuse a mismatch."""
+    converted as the trace says (weight bits, bit planes, per-term shifts); refuse a mismatch."""
     tr = gtrace.load(trace_path)
     net = load_model(model)
-    inet = convert(net, weight_bits=tr.meta["weight_bits"], bitplanes=bool(tr.meta["bitplanes"]))
+    inet = convert(net, weight_bits=tr.meta["weight_bits"], bitplanes=bool(tr.meta["bitplanes"]),
+                   term_shifts=bool(tr.meta.get("term_shifts", False)))
     gtrace.check_matches(tr, inet, src=f"trace file {trace_path}")
     if tr.meta["B"] != inet.bits:
         raise GoldenError(f"trace file {trace_path}: B = {tr.meta['B']}, but model {inet.name!r} has B = {inet.bits}")

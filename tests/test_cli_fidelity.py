@@ -203,3 +203,21 @@ def test_demo_with_auto_and_shifts(tmp_path, capsys):
         assert f"| {l.name} | {want.weight_bits} |" in summary and f"{100 * l.fraction:.2f} % |" in summary
     widths = json.loads((out / "widths.json").read_text())
     assert widths["auto"]["weight_bits"] == want.weight_bits and widths["match"]["minimum"] >= 0.99
+
+
+def test_energy_report_prices_a_trace_made_with_term_shifts(tmp_path, capsys):
+    """``energy report`` converts the model as the trace says, per-term shifts included; on
+    the bundled model shifts change no integer, so both reports hold the same numbers."""
+    from snnbits.cli.energy import main as energy_main
+
+    reports = {}
+    for shifts in (False, True):
+        t = tmp_path / f"t{int(shifts)}.npz"
+        rc, _, err = run_main(main, ["run", "--digits", "8", "--out", t] + (["--term-shifts"] if shifts else []), capsys)
+        assert rc == 0, err
+        assert ("term_shifts" in _meta(t)) == shifts
+        rc, out, err = run_main(energy_main, ["report", t, "--format", "json"], capsys)
+        assert rc == 0, err
+        reports[shifts] = json.loads(out)
+    assert reports[True]["methods"] and reports[True]["activity"]
+    assert reports[True] == reports[False]
