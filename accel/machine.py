@@ -313,7 +313,8 @@ def unit_events(p: Plan, plane: np.ndarray, unit, a: int, b: int):
 
 def _lane_weights(p: Plan, prog: Program, layer: HwLayer, ti: int, t: HwTerm, g: int, xc: int, unit, c: int,
                   xi: int):
-    """``(R, C)`` weights one event adds, read from the weight banks as the hardware does."""
+    """``(R, C)`` weights one event adds, read from the weight banks as the hardware does (the stored
+    values, shifted left by the term's ``shift``)."""
     R, C, V = p.rows, p.cols, p.lanes
     _, _, _, _, row = unit
     _, pkw, _, psw = t.pool
@@ -339,7 +340,7 @@ def _lane_weights(p: Plan, prog: Program, layer: HwLayer, ti: int, t: HwTerm, g:
         got = bank[e: e + V]
         win[: got.size] = got
         w[r] = np.where(ok & rows_ok[r], win[idx], 0)
-    return w
+    return w << t.shift  # the stored values, shifted to the term's effective weights
 
 
 def run_reference(prog: Program, pixels, timing: Timing = TIMING, check_width: bool = True) -> ReferenceRun:

@@ -137,6 +137,11 @@ class HwTerm:
     columns that exist (the valid extent).  Conv: ``weight (O, Cg, kh, kw)`` on the
     pooled tensor; linear: ``weight (F, J)`` with ``J = Cs * Hp * Wp`` and input
     ``j = (c * Hp + py) * Wp + px``.
+
+    ``weight`` holds the values the weight memory stores (``golden.convert.Term.stored``);
+    the term's effective weights are ``weight << shift`` (``shift``: the golden term's
+    :attr:`~golden.convert.Term.shift`, a constant the PEs apply to every lane weight of
+    the term's events).
     """
 
     kind: str
@@ -152,6 +157,12 @@ class HwTerm:
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
     note: str = ""
+    shift: int = 0
+
+    @property
+    def effective(self) -> np.ndarray:
+        """The effective integer weights: ``weight << shift``."""
+        return self.weight << self.shift if self.shift else self.weight
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -243,7 +254,7 @@ class Plan:
     pixel_bits: int
     tensors: tuple[TensorSpec, ...]
     layers: tuple[HwLayer, ...]
-    weight_width: int
+    weight_width: int  # width of the stored weight values (golden.convert.Term.stored)
     acc_width: int
     lanes: int  # V: weight elements one bank delivers per event (a power of two >= C and >= every kw)
     inet: IntNetwork = field(repr=False)
@@ -255,6 +266,15 @@ class Plan:
     @property
     def image(self) -> TensorSpec:
         return self.tensors[0]
+
+    @property
+    def shifts(self) -> tuple[int, ...]:
+        """The per-term weight shifts the PEs apply, sorted (``(0,)``: no weight shifter)."""
+        return tuple(sorted({0} | {t.shift for l in self.layers for t in l.terms}))
+
+    @property
+    def max_shift(self) -> int:
+        return self.shifts[-1]
 
     def bank_elements(self) -> np.ndarray:
         """Weight elements stored in each bank (``(R,)``), without materializing them."""
@@ -336,11 +356,11 @@ def _lower_term(inet: IntNetwork, layer: IntLayer, term: Term, tensor: TensorSpe
         for k, s in pools:
             dims.append(_pooled(dims[-1], k, s))
         if term.kind == "identity":
-            w = term.weight.reshape(-1, 1, 1, 1).astype(np.int64)
+            w = term.stored.reshape(-1, 1, 1, 1).astype(np.int64)
             stride, padding, groups = (1, 1), (0, 0), C
             notes.append("identity as a depthwise 1x1 conv")
         elif term.kind == "conv":
-            w = np.asarray(term.weight, np.int64)
+            w = np.asarray(term.stored, np.int64)
             stride, padding, groups = tuple(term.stride), tuple(term.padding), int(term.groups)
         else:
             raise AccelError(f"{where}: a {term.kind} term cannot produce a spatial output")
@@ -359,16 +379,16 @@ def _lower_term(inet: IntNetwork, layer: IntLayer, term: Term, tensor: TensorSpe
                 w, stride, padding, ext = _compose_conv(w, stride, padding, ext, k, s, dims[0], where)
                 notes.append(f"sumpool {k}/{s} composed into the kernel")
         return HwTerm(CONV, tensor.id, tensor.name, 0, 0, tensor.view, pool, tuple(ext), w, stride, padding,
-                      groups, "; ".join(notes))
+                      groups, "; ".join(notes), term.shift)
     # vector output: a linear map (an identity is a diagonal one)
     F_out = int(np.prod(layer.out_shape))
     if term.kind == "identity":
         n_in = F_out
         w = np.zeros((F_out, n_in), np.int64)
-        w[np.arange(F_out), np.arange(F_out)] = term.weight
+        w[np.arange(F_out), np.arange(F_out)] = term.stored
         notes.append("identity as a diagonal linear map")
     elif term.kind == "linear":
-        w = np.asarray(term.weight, np.int64)
+        w = np.asarray(term.stored, np.int64)
     else:
         raise AccelError(f"{where}: a {term.kind} term cannot produce a vector output")
     pool, ext = (1, 1, 1, 1), (1, tensor.view[2])
@@ -395,12 +415,15 @@ def _lower_term(inet: IntNetwork, layer: IntLayer, term: Term, tensor: TensorSpe
     else:
         J = tensor.view[0] * tensor.view[2]
         w = np.pad(w, ((0, 0), (0, J - w.shape[1])))
-    return HwTerm(LINEAR, tensor.id, tensor.name, 0, 0, tensor.view, pool, tuple(ext), w, note="; ".join(notes))
+    return HwTerm(LINEAR, tensor.id, tensor.name, 0, 0, tensor.view, pool, tuple(ext), w, note="; ".join(notes),
+                  shift=term.shift)
 
 
 def _merge_identities(terms: list[HwTerm], qmax: int) -> list[HwTerm]:
     """Fold a depthwise 1x1 identity into a conv on the same source at the kernel's centre tap,
-    when the conv reads output position (y, x) there (stride 1, padding < kernel) and the sums fit."""
+    when the conv reads output position (y, x) there (stride 1, padding < kernel) and the sums fit
+    (with per-term shifts, the merged term takes the smaller shift and the other's values are
+    shifted up to it)."""
     out = list(terms)
     for ident in [t for t in terms if t.note.startswith("identity as a depthwise")]:
         if ident.pool != (1, 1, 1, 1) or ident.ext != ident.view[1:]:
@@ -413,11 +436,12 @@ def _merge_identities(terms: list[HwTerm], qmax: int) -> list[HwTerm]:
             if conv.stride != (1, 1) or not (ph < kh and pw < kw) or O != conv.view[0] or conv.pool != ident.pool:
                 continue
             o = np.arange(O)
-            w = conv.weight.copy()
-            w[o, o % conv.cg, ph, pw] += ident.weight[:, 0, 0, 0]
+            s = min(conv.shift, ident.shift)
+            w = conv.weight << (conv.shift - s)
+            w[o, o % conv.cg, ph, pw] += ident.weight[:, 0, 0, 0] << (ident.shift - s)
             if np.abs(w).max() > qmax:
                 continue
-            out[i] = dataclasses.replace(conv, weight=w, note="identity merged into the centre tap")
+            out[i] = dataclasses.replace(conv, weight=w, shift=s, note="identity merged into the centre tap")
             out.remove(ident)
             break
     return out
@@ -507,8 +531,9 @@ LAYER_FIELDS = ("flat", "hidden", "last", "out", "G", "HO", "X", "OV", "WO", "T"
                 "wwords")
 #: term descriptor fields; "wbase" holds R values.  An event at window channel ``cw``, row ``row``
 #: (conv: kernel row ky; linear: pooled row py) and pooled column ``px`` of tile group ``g`` reads
-#: the weight elements from ``wbase[r] + g*gstride + cw*cistride + row*kystride + (0 if conv else px*C)``
-TERM_FIELDS = ("en", "conv", "src", "start", "steps", "Cs", "Hs", "pstride", "pkh", "pkw", "pshl", "pswl",
+#: the weight elements from ``wbase[r] + g*gstride + cw*cistride + row*kystride + (0 if conv else px*C)``;
+#: the PEs add each lane's element shifted left by ``shift`` (the term's effective weight)
+TERM_FIELDS = ("en", "conv", "src", "shift", "start", "steps", "Cs", "Hs", "pstride", "pkh", "pkw", "pshl", "pswl",
                "Hp", "Wp", "kh", "kw", "sh", "sw", "ph", "pw", "og", "cg", "qstep", "rstep", "qh0", "rh0",
                "cstep", "chi0", "gstride", "cistride", "kystride", "wbase")
 
@@ -526,7 +551,7 @@ def _term_desc(p: Plan, layer: HwLayer, t: HwTerm, wbase) -> dict:
     src = p.tensors[t.src]
     Cs, Hs, _ = t.view
     pkh, pkw, psh, psw = t.pool
-    d = dict(en=1, conv=int(t.kind == CONV), src=t.src, start=t.start, steps=t.steps, Cs=Cs, Hs=Hs,
+    d = dict(en=1, conv=int(t.kind == CONV), src=t.src, shift=t.shift, start=t.start, steps=t.steps, Cs=Cs, Hs=Hs,
              pstride=src.plane_stride, pkh=pkh, pkw=pkw, pshl=psh.bit_length() - 1, pswl=psw.bit_length() - 1,
              Hp=t.ext[0], Wp=t.ext[1], wbase=list(int(v) for v in wbase))
     zero = dict.fromkeys(("kh", "kw", "sh", "sw", "ph", "pw", "og", "cg", "qstep", "rstep", "qh0", "rh0",
@@ -702,7 +727,7 @@ class Program:
         return {
             "rows": p.rows, "cols": p.cols, "lanes": p.lanes, "weight_width": p.weight_width,
             "acc_width": p.acc_width, "pixel_bits": p.pixel_bits, "bits": p.bits,
-            "max_pad": max(l.pad for l in p.layers), "max_T": p.T,
+            "max_pad": max(l.pad for l in p.layers), "max_T": p.T, "shifts": list(p.shifts),
             "weight_words": self.weight_words, "param_words": self.param_words, "layers": len(p.layers),
             "streamed": self.wplan.streamed, "regions": self.wplan.regions, "region_words": self.wplan.region_words,
             "scan": p.scan,
@@ -853,6 +878,9 @@ def compile_program(inet_or_plan, rows: int | None = None, cols: int | None = No
                 seg[r].append(_conv_bank_blocks(layer, t, R, r) if t.kind == CONV
                               else _linear_bank_blocks(layer, t, R, C, r))
         segments.append(tuple(np.concatenate(b) if b else np.zeros(0, np.int64) for b in seg))
+        wmax = max(int(np.abs(b).max(initial=0)) for b in segments[-1])
+        if wmax > (1 << (p.weight_width - 1)) - 1:  # pragma: no cover - weight_width is the stored values' width
+            raise AccelError(f"layer {layer.name!r}: a stored weight ({wmax}) does not fit {p.weight_width} bits")
         pw = _param_words(p, layer)
         for r in range(R):
             params[r].append(pw[r])
@@ -951,7 +979,7 @@ def manifest_dict(prog: Program) -> dict:
              "descriptor": prog.layer_desc[l.index],
              "terms": [{"kind": t.kind, "source": t.source, "note": t.note, "kernel": list(t.kernel),
                         "stride": list(t.stride), "padding": list(t.padding), "groups": t.groups,
-                        "pool": list(t.pool), "ext": list(t.ext), "descriptor": d}
+                        "pool": list(t.pool), "ext": list(t.ext), "shift": t.shift, "descriptor": d}
                        for t, d in zip(l.terms, prog.term_desc[l.index])]}
             for l in p.layers],
     }

@@ -24,7 +24,7 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import LeanPE, PEOp, check_width
+from .pe import LeanPE, PEOp, check_shifts, check_width
 
 __all__ = ["PEArray"]
 
@@ -41,7 +41,7 @@ class PEArray(wiring.Component):
     rows, cols : int
     lanes : int
         Elements per weight word (``V``, a power of two >= ``cols``).
-    weight_width, acc_width, max_pad : int
+    weight_width, acc_width, max_pad, shifts
         As :class:`~rtl.pe.LeanPE`.
     fault : str, optional
         ``"gt"``: every PE fires on ``u > thr`` (test benches only).
@@ -57,6 +57,8 @@ class PEArray(wiring.Component):
         Per bank: first element of the window within word ``a``.
     kx : In(ArrayLayout(unsigned(log2 lanes), cols)), lv : In(cols), rv : In(rows)
         Per column the window element, per column and per row the connection.
+    shift : In(unsigned(...))
+        The event's term's weight shift (every PE shifts its lane weight left by it).
     params : In(ArrayLayout(unsigned(cols * acc_width), rows)), flat : In(1), gr : In(range(cols))
     pad : In(unsigned(...))
     show : In(1)
@@ -68,7 +70,7 @@ class PEArray(wiring.Component):
     """
 
     def __init__(self, *, rows: int, cols: int, lanes: int, weight_width: int, acc_width: int, max_pad: int = 0,
-                 fault: str | None = None):
+                 shifts=(0,), fault: str | None = None):
         self.rows = check_width("rows", rows)
         self.cols = check_width("cols", cols)
         self.lanes = check_width("lanes", lanes)
@@ -77,6 +79,7 @@ class PEArray(wiring.Component):
         self.weight_width = check_width("weight_width", weight_width)
         self.acc_width = check_width("acc_width", acc_width)
         self.max_pad = check_width("max_pad", max_pad, minimum=0)
+        self.shifts = check_shifts(shifts)
         self.fault = fault
         lV = max(1, _log2(lanes))
         super().__init__({
@@ -92,6 +95,7 @@ class PEArray(wiring.Component):
             "flat": In(1),
             "gr": In(range(max(cols, 2))),
             "pad": In(unsigned(max(1, max_pad.bit_length()))),
+            "shift": In(unsigned(max(1, max(self.shifts).bit_length()))),
             "show": In(1),
             "u": Out(data.ArrayLayout(signed(acc_width), rows * cols)),
             "spikes": Out(data.ArrayLayout(unsigned(cols), rows)),
@@ -120,7 +124,7 @@ class PEArray(wiring.Component):
             m.d.comb += shared.eq(Array(plane)[self.gr])
             spikes = []
             for c in range(C):
-                pe = LeanPE(weight_width=Wt, acc_width=A, max_pad=self.max_pad,
+                pe = LeanPE(weight_width=Wt, acc_width=A, max_pad=self.max_pad, shifts=self.shifts,
                             fault="gt" if self.fault == "gt" else None)
                 m.submodules[f"pe_{r}_{c}"] = pe
                 m.d.comb += [
@@ -128,6 +132,7 @@ class PEArray(wiring.Component):
                     pe.w.eq(Mux(self.lv[c] & self.rv[r], elems[self.kx[c]], 0)),
                     pe.p.eq(Mux(self.flat, plane[c], shared)),
                     pe.pad.eq(self.pad),
+                    pe.shift.eq(self.shift),
                     self.u[r * C + c].eq(Mux(self.show, pe.u, 0)),
                 ]
                 spikes.append(pe.spike)

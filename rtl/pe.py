@@ -25,7 +25,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PEOp", "LeanPE", "Shifter", "Comparator", "Reset", "Accumulator", "NeuronPE", "check_width"]
+__all__ = ["PEOp", "LeanPE", "Shifter", "Comparator", "Reset", "Accumulator", "NeuronPE", "check_width",
+           "check_shifts"]
 
 
 def check_width(name: str, value, minimum: int = 1) -> int:
@@ -37,6 +38,17 @@ def check_width(name: str, value, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be {what}, not {value!r}")
     return value
+
+
+def check_shifts(shifts) -> tuple[int, ...]:
+    """The weight shifts of a PE: a non-empty collection of integers in 0..62, sorted without repeats."""
+    try:
+        vals = tuple(sorted(set(shifts)))
+    except TypeError:
+        raise TypeError(f"shifts must be a collection of integers, not {shifts!r}") from None
+    if not vals or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 62 for v in vals):
+        raise ValueError(f"shifts must be integers in 0..62, not {shifts!r}")
+    return vals
 
 
 def _uwidth(max_value: int) -> int:
@@ -307,8 +319,12 @@ class LeanPE(wiring.Component):
     """The neuron datapath: one membrane register and one adder (twin: :mod:`golden.neuron`).
 
     Every op is one addition ``A + B`` into ``u`` (see :class:`PEOp`): ``A`` is
-    ``0``, ``u``, ``u << 1`` or ``u << pad``; ``B`` is the weight ``w`` (sign-extended)
-    or the parameter ``p``.  ``FIRE`` is the comparator and the reset at once:
+    ``0``, ``u``, ``u << 1`` or ``u << pad``; ``B`` is the weight ``w << shift``
+    (sign-extended; ``shift``: the term's constant weight shift, one of ``shifts``) or
+    the parameter ``p``.  The weight shifter is built for the shifts the program uses:
+    nothing for ``(0,)``, a multiplexer over the few shifted copies when that has fewer
+    inputs than a barrel shifter has stages (``len(shifts) - 1 <= bit_length(max)``),
+    else a barrel shifter.  ``FIRE`` is the comparator and the reset at once:
     with ``p = -(S << (B - t))`` the sum is ``u - thr``, and
     ``spike = u >= thr  <=>  u >= 0 and u - thr >= 0`` (exact without a wider
     adder: for ``u >= 0`` and ``0 <= thr <= 2**(acc_width-1) - 1`` the difference
@@ -326,6 +342,8 @@ class LeanPE(wiring.Component):
         Width of the membrane ``u`` and of the signed parameter ``p``.
     max_pad : int
         Largest ``pad`` of FINISH (0: no shifter is built).
+    shifts : tuple of int
+        The weight shifts the PE must apply (``(0,)``: no weight shifter is built).
     fault : str, optional
         Fault injection for the test benches only: ``"gt"`` fires on ``u > thr``.
 
@@ -333,6 +351,7 @@ class LeanPE(wiring.Component):
     -----
     op : In(PEOp)
     w : In(signed(weight_width))
+    shift : In(unsigned(max(1, max(shifts).bit_length())))
     p : In(signed(acc_width))
     pad : In(unsigned(max(1, max_pad.bit_length())))
     u : Out(signed(acc_width))
@@ -341,10 +360,12 @@ class LeanPE(wiring.Component):
 
     FAULTS = ("gt",)
 
-    def __init__(self, *, weight_width: int, acc_width: int, max_pad: int = 0, fault: str | None = None):
+    def __init__(self, *, weight_width: int, acc_width: int, max_pad: int = 0, shifts=(0,),
+                 fault: str | None = None):
         self._w = check_width("weight_width", weight_width)
         self._acc = check_width("acc_width", acc_width)
         self._max_pad = check_width("max_pad", max_pad, minimum=0)
+        self._shifts = check_shifts(shifts)
         if weight_width > acc_width:
             raise ValueError(f"weight_width must not exceed acc_width ({acc_width}), not {weight_width!r}")
         if fault is not None and fault not in self.FAULTS:
@@ -353,6 +374,7 @@ class LeanPE(wiring.Component):
         super().__init__({
             "op": In(PEOp),
             "w": In(signed(weight_width)),
+            "shift": In(unsigned(_uwidth(max(self._shifts)))),
             "p": In(signed(acc_width)),
             "pad": In(unsigned(_uwidth(max_pad))),
             "u": Out(signed(acc_width)),
@@ -362,6 +384,27 @@ class LeanPE(wiring.Component):
     @property
     def acc_width(self) -> int:
         return self._acc
+
+    @property
+    def shifts(self) -> tuple[int, ...]:
+        return self._shifts
+
+    def _shifted(self, m):
+        """``w << shift`` for the shifts of the program (see the class docstring)."""
+        sh = self._shifts
+        if sh == (0,):
+            return self.w
+        top = max(sh)
+        if len(sh) - 1 > top.bit_length():
+            return self.w << self.shift
+        ws = Signal(signed(self._w + top), name="w_shifted")
+        with m.Switch(self.shift):
+            for s in sh[1:]:
+                with m.Case(s):
+                    m.d.comb += ws.eq(self.w << s)
+            with m.Default():
+                m.d.comb += ws.eq(self.w << sh[0])
+        return ws
 
     @property
     def latency(self) -> int:
@@ -385,8 +428,9 @@ class LeanPE(wiring.Component):
             with m.Default():
                 m.d.comb += a.eq(self.u)
         is_param = (op == PEOp.FINISH) | (op == PEOp.FIRE)
+        w = self._shifted(m)
         m.d.comb += [
-            b.eq(Mux(is_param, self.p, self.w)),
+            b.eq(Mux(is_param, self.p, w)),
             total.eq(a + b),
         ]
         fires = ~self.u[-1] & ~total[-1]

@@ -31,7 +31,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .array import PEArray
-from .pe import PEOp, check_width
+from .pe import PEOp, check_shifts, check_width
 
 __all__ = ["MachineParams", "Accelerator", "OpKind", "FAULTS"]
 
@@ -71,7 +71,7 @@ class MachineParams:
     ``rows x cols`` PEs; ``scan`` (K, a power of two >= rows): channels read per
     cycle = spike memory banks; ``lanes`` (V, a power of two): weight elements a
     bank delivers per event; ``weight_width``, ``acc_width``; ``pixel_bits`` (P) and
-    ``bits`` (B); ``max_pad``, ``max_T``; ``weight_words[r]`` (even + odd halves),
+    ``bits`` (B); ``max_pad``, ``max_T``; ``shifts`` (the per-term weight shifts the program uses); ``weight_words[r]`` (even + odd halves),
     ``param_words``; ``layers``; ``tensors``: dicts with ``id, view, planes,
     image, depths, word_bits``; ``fields``: the descriptor layout
     (``{"layer": [[name, width, 1]...], "term": [[name, width, count]...], "max_terms"}``);
@@ -98,16 +98,19 @@ class MachineParams:
     streamed: bool = False
     regions: int = 0
     region_words: int = 0
+    shifts: tuple[int, ...] = (0,)
 
     @classmethod
     def from_dict(cls, d: dict) -> "MachineParams":
         names = {f for f in cls.__dataclass_fields__}
-        missing = names - set(d) - {"streamed", "regions", "region_words"}
+        missing = names - set(d) - {"streamed", "regions", "region_words", "shifts"}
         if missing:
             raise ValueError(f"machine parameters: missing {sorted(missing)}")
         kw = {k: d[k] for k in names if k in d}
         kw["weight_words"] = tuple(int(v) for v in d["weight_words"])
         kw["tensors"] = tuple(dict(t) for t in d["tensors"])
+        if "shifts" in d:
+            kw["shifts"] = tuple(d["shifts"])
         return cls(**kw)
 
     def __post_init__(self):
@@ -115,6 +118,7 @@ class MachineParams:
                      "param_words", "layers", "out_tiles", "max_T"):
             check_width(name, getattr(self, name))
         check_width("max_pad", self.max_pad, minimum=0)
+        object.__setattr__(self, "shifts", check_shifts(self.shifts))
         for name in ("scan", "lanes"):
             v = getattr(self, name)
             if v & (v - 1):
@@ -340,6 +344,7 @@ class Accelerator(wiring.Component):
             "par": unsigned(R), "off": data.ArrayLayout(unsigned(_log2(V) or 1), R),
             "kx": data.ArrayLayout(unsigned(_log2(V) or 1), C), "lv": unsigned(C), "rv": unsigned(R),
             "flat": unsigned(1), "gr": unsigned(_w(C - 1)), "pad": unsigned(_w(hp.max_pad)),
+            "shift": unsigned(_w(max(hp.shifts))),
             "out": unsigned(_w(len(hp.tensors) - 1)), "wen": unsigned(K),
             "waddr": data.ArrayLayout(unsigned(self.addr_width), K),
             "wrow": data.ArrayLayout(unsigned(_w(max(R - 1, 1))), K),
@@ -764,7 +769,7 @@ class Accelerator(wiring.Component):
         tm = Array([desc.terms[i] for i in range(MT)])[op1.ti]
         nxt = Signal(self._op2_layout(), name="s1")
         m.d.comb += [nxt.kind.eq(op1.kind), nxt.acc.eq(op1.acc), nxt.flat.eq(desc.flat), nxt.gr.eq(op1.gr),
-                     nxt.pad.eq(desc.pad), nxt.out.eq(desc.out), nxt.t.eq(op1.t), nxt.tile.eq(op1.tile),
+                     nxt.pad.eq(desc.pad), nxt.shift.eq(tm.shift), nxt.out.eq(desc.out), nxt.t.eq(op1.t), nxt.tile.eq(op1.tile),
                      nxt.last_tile.eq(op1.last_tile), nxt.layer.eq(op1.layer), nxt.last.eq(desc.last)]
         # weights of one event
         px = Signal(op1.xi.shape().width, name="px")
@@ -836,9 +841,11 @@ class Accelerator(wiring.Component):
                 with m.Case(OpKind.FIRE):
                     m.d.comb += pe_op.eq(PEOp.FIRE)
         m.submodules.array = arr = PEArray(rows=R, cols=C, lanes=V, weight_width=Wt, acc_width=A,
-                                           max_pad=hp.max_pad, fault="gt" if self.fault == "gt" else None)
+                                           max_pad=hp.max_pad, shifts=hp.shifts,
+                                           fault="gt" if self.fault == "gt" else None)
         m.d.comb += [arr.op.eq(pe_op), arr.par.eq(op2.par), arr.kx.eq(op2.kx), arr.lv.eq(op2.lv),
-                     arr.rv.eq(op2.rv), arr.flat.eq(op2.flat), arr.gr.eq(op2.gr), arr.pad.eq(op2.pad)]
+                     arr.rv.eq(op2.rv), arr.flat.eq(op2.flat), arr.gr.eq(op2.gr), arr.pad.eq(op2.pad),
+                     arr.shift.eq(op2.shift)]
         for r in range(R):
             m.d.comb += [arr.even[r].eq(wrd[r][0].data), arr.odd[r].eq(wrd[r][1].data), arr.off[r].eq(op2.off[r]),
                          arr.params[r].eq(prd[r].data)]

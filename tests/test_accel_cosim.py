@@ -63,7 +63,15 @@ def network(kind: str):
         from golden.models import load_model
 
         return dataclasses.replace(convert(load_model("default")), bitplanes=True), digits_test().x[:1], None
-    rng = np.random.default_rng({"residual": 11, "grouped": 12, "strided": 13, "balanced": 13}[kind])
+    rng = np.random.default_rng({"residual": 11, "grouped": 12, "strided": 13, "balanced": 13, "shifted": 14}[kind])
+    if kind == "shifted":  # a pixel term and a spike term of different scales: per-term weight shifts
+        from golden.random import mixed_scale_network
+
+        net = mixed_scale_network(rng, pixel_bits=8, bits=2, skip="identity", size=5, channels=3)
+        x = random_inputs(rng, net.input.shape, net.input.bits, 1)
+        inet = convert(net, weight_bits=5, bitplanes=True, term_shifts=True)
+        assert max(t.shift for l in inet.layers for t in l.terms) > 0
+        return inet, x, None
     if kind == "residual":  # residual merged into its conv, 2x2 pool in hardware, two images
         net, T, n = random_network(rng, input_shape=(2, 6, 6), channels=(4, 4)), None, 2
     elif kind == "grouped":  # grouped convs, odd sizes, T = 3 < B
@@ -108,6 +116,7 @@ CASES = [
     ((1, 1), "grouped"),
     ((2, 4), "residual"),
     ((3, 5), "strided"),
+    ((2, 3), "shifted"),
     ((4, 4), "bundled"),
     ((8, 8), "bundled"),
     ((16, 4), "bundled"),

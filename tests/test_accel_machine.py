@@ -16,15 +16,15 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import strategies as st
 
 from accel.errors import AccelError
 from accel.machine import TIMING, Timing, network_cycles, run_reference
 from accel.program import LINEAR, _ceil, compile_program, pack_descriptor, plan, weight_plan
 from golden import ir
-from golden.convert import convert
-from golden.random import calibrate, random_inputs, random_network
+from golden.convert import convert, signed_bits
+from golden.random import calibrate, mixed_scale_network, random_inputs, random_network
 from golden.simulate import simulate
 
 from strategies import networks
@@ -90,6 +90,57 @@ def test_random_networks_run_exactly(case, rows, cols, data):
         assert "overlapping sum pool" in str(e), e
         reject()
     check_program(inet, x[:2], rows, cols, T=T, scan=scan)
+
+
+# ------------------------------------------------------------------ per-term weight shifts
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["conv", "identity"]), st.integers(4, 8), st.integers(7, 8),
+       st.integers(1, 3), st.integers(1, 4), st.sampled_from([None, 1, 2]), st.data())
+@settings(SETTINGS, max_examples=12)
+def test_mixed_scale_networks_with_term_shifts_run_exactly(seed, skip, weight_bits, pixel_bits, rows, cols, scan,
+                                                           data):
+    """A layer summing a pixel term and a spike term, converted with per-term shifts: the weight memory
+    holds the stored values (``weight_bits`` wide, never the wider effective weights), the descriptors
+    carry each term's shift, and the interpreter (reading the bank images, shifting each lane weight)
+    equals golden bit for bit."""
+    rng = np.random.default_rng(seed)
+    net = mixed_scale_network(rng, pixel_bits=pixel_bits, bits=data.draw(st.integers(1, 2)), skip=skip, size=4)
+    inet = convert(net, weight_bits=weight_bits, bitplanes=True, term_shifts=True)
+    assume(any(t.shift for l in inet.layers for t in l.terms))
+    x = random_inputs(rng, net.input.shape, pixel_bits, 2)
+    T = data.draw(st.integers(1, inet.bits))
+    prog, _ = check_program(inet, x, rows, cols, T=T, scan=scan)
+    p = prog.plan
+    shifts = {t.shift for l in inet.layers for t in l.terms}
+    assert p.max_shift == max(shifts) and p.max_shift > 0
+    assert p.weight_width == max(l.weight_bits for l in inet.layers) <= weight_bits
+    lim = 1 << (p.weight_width - 1)
+    assert all(-lim < int(b.min(initial=0)) and int(b.max(initial=0)) < lim for b in prog.weights)
+    assert sorted(t["shift"] for ts in prog.term_desc for t in ts) == sorted(
+        t.shift for l in inet.layers for t in l.terms)
+    wide = max(signed_bits(-int(np.abs(t.weight).max()), int(np.abs(t.weight).max()))
+               for l in inet.layers for t in l.terms)
+    assert p.weight_width < wide  # the effective weights would need wider lanes
+
+
+def test_a_shift_the_datapath_ignores_is_caught():
+    """The control of the test above: an interpreter that adds the stored values unshifted differs from golden."""
+    import accel.machine as machine
+
+    rng = np.random.default_rng(7)
+    net = mixed_scale_network(rng, pixel_bits=8, bits=2, skip="conv", size=4)
+    inet = convert(net, weight_bits=6, bitplanes=True, term_shifts=True)
+    x = random_inputs(rng, net.input.shape, 8, 2)
+    prog = compile_program(plan(inet, 2, 2))
+    want = simulate(inet, x).logits(inet)
+    assert np.array_equal(run_reference(prog, x).logits, want)
+    shifted = machine._lane_weights
+    try:
+        machine._lane_weights = lambda p, prog, layer, ti, t, *a: shifted(p, prog, layer, ti, t, *a) >> t.shift
+        assert not np.array_equal(run_reference(prog, x, check_width=False).logits, want)
+    finally:
+        machine._lane_weights = shifted
 
 
 # ------------------------------------------------------------------ lowering cases

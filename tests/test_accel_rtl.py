@@ -130,6 +130,35 @@ def test_lean_pe_accumulates_like_the_twin_exhaustively():
     assert not any(spikes)  # only FIRE spikes
 
 
+@pytest.mark.parametrize("shifts", [(0, 1, 2, 3, 4, 5), (0, 5), (3,)])
+def test_lean_pe_shifts_its_weight_exhaustively(shifts):
+    """ADD and SHIFT_ADD of every 4-bit weight at every shift of the PE: u + (w << shift), u*2 + (w << shift)
+    (a barrel shifter, a multiplexer over two copies, a constant shift)."""
+    A, W = 12, 4
+    pe = LeanPE(weight_width=W, acc_width=A, shifts=shifts)
+    ops, want, u = [], [], 0
+    for w, sh in itertools.product(range(-(1 << (W - 1)), 1 << (W - 1)), shifts):
+        for op in (PEOp.ADD, PEOp.SHIFT_ADD):
+            ops.append((op, w, 0, 0, sh))
+            u = _wrap((u if op == PEOp.ADD else 2 * u) + (w << sh), A)
+            want.append(u)
+    us = []
+
+    async def bench(ctx):
+        for op, w, p, pad, sh in ops:
+            ctx.set(pe.op, op)
+            ctx.set(pe.w, w)
+            ctx.set(pe.shift, sh)
+            await ctx.tick()
+            us.append(ctx.get(pe.u))
+
+    sim = Simulator(pe)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert us == want
+
+
 @pytest.mark.parametrize("fault", [None, "gt"])
 def test_lean_pe_fires_like_the_twin_exhaustively(fault):
     """FIRE over every membrane and every threshold that fits the width: spike iff u >= thr, reset by
@@ -178,6 +207,19 @@ def test_a_model_one_cycle_off_is_reported_on_every_image(timing):
 def test_grouped_strided_T_below_B_on_an_odd_array():
     inet, x = _tiny(4, channels=(2, 2), groups=True, strides=True, input_shape=(2, 6, 6), residual=False)
     _, exp, obs, bad = run(inet, x[:1], 3, 1, T=2, scan=1)
+    assert not bad, bad[:5]
+
+
+def test_per_term_weight_shifts():
+    """A pixel term and a spike term of different scales (converted with per-term shifts): the weight
+    memory holds the stored values, the PEs shift each lane weight by its term's shift."""
+    from golden.random import mixed_scale_network
+
+    rng = np.random.default_rng(5)
+    net = mixed_scale_network(rng, pixel_bits=8, bits=2, skip="conv", size=4, channels=2)
+    inet = convert(net, weight_bits=5, bitplanes=True, term_shifts=True)
+    prog, exp, obs, bad = run(inet, random_inputs(rng, net.input.shape, 8, 1), 2, 2, scan=2)
+    assert prog.plan.max_shift > 0 and prog.plan.weight_width <= 5
     assert not bad, bad[:5]
 
 

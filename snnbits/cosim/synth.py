@@ -148,8 +148,9 @@ def report(prog) -> list[SynthStats]:
     p = prog.plan
     max_pad = max(l.pad for l in p.layers)
     return [
-        synth_stats(LeanPE(weight_width=p.weight_width, acc_width=p.acc_width, max_pad=max_pad), "lean_pe"),
+        synth_stats(LeanPE(weight_width=p.weight_width, acc_width=p.acc_width, max_pad=max_pad,
+                           shifts=p.shifts), "lean_pe"),
         synth_stats(PEArray(rows=p.rows, cols=p.cols, lanes=p.lanes, weight_width=p.weight_width,
-                            acc_width=p.acc_width, max_pad=max_pad), "pe_array"),
+                            acc_width=p.acc_width, max_pad=max_pad, shifts=p.shifts), "pe_array"),
         synth_stats(build_top(prog), "accel_top"),
     ]
