@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -378,29 +379,48 @@ def _group(pgid: int) -> list[int]:
     return pids
 
 
-def _ctrl_c(argv, cwd, after: float, processes: int = 1) -> tuple[int, str, float]:
-    """Start ``argv`` in its own process group; once it runs ``processes`` processes, wait
-    ``after`` s and press Ctrl-C (SIGINT to the whole group, as a terminal does).
-    Returns the exit code, stderr and the seconds it took to stop."""
+def _ctrl_c(argv, cwd, after: float, processes: int = 1, seen: str | None = None) -> tuple[int, str, float]:
+    """Start ``argv`` in its own process group; once it runs ``processes`` processes (and, with
+    ``seen``, once that text has appeared on its stdout), wait ``after`` s and press Ctrl-C
+    (SIGINT to the whole group, as a terminal does). Returns the exit code, stderr and the
+    seconds it took to stop."""
     # SIGINT back to its default in the child, as in a terminal: a test run started in the
     # background of a non-interactive shell inherits an ignored SIGINT, and Python then
     # never installs its KeyboardInterrupt handler
-    p = subprocess.Popen(argv, cwd=cwd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    env = {**cli_env(), "PYTHONUNBUFFERED": "1"}
+    p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    reached = threading.Event()
+    if seen is None:
+        reached.set()
+
+    def drain(stream, sink: list):
+        for line in stream:
+            sink.append(line)
+            if seen is not None and seen in line:
+                reached.set()
+
+    out_lines, err_lines = [], []
+    readers = [threading.Thread(target=drain, args=(p.stdout, out_lines), daemon=True),
+               threading.Thread(target=drain, args=(p.stderr, err_lines), daemon=True)]
+    for t in readers:
+        t.start()
     deadline = time.time() + 120
-    while len(_group(p.pid)) < processes and p.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+    while (len(_group(p.pid)) < processes or not reached.is_set()) and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
     time.sleep(after)
     assert p.poll() is None, "finished before the interrupt: give it more work"
     os.killpg(p.pid, signal.SIGINT)
     t0 = time.perf_counter()
-    _, err = p.communicate(timeout=120)
+    p.wait(timeout=120)
     stopped = time.perf_counter() - t0
+    for t in readers:
+        t.join(timeout=10)
     deadline = time.time() + 10
     while _group(p.pid) and time.time() < deadline:
         time.sleep(0.1)
     assert not _group(p.pid), "a process of the command is still running"
-    return p.returncode, err, stopped
+    return p.returncode, "".join(err_lines), stopped
 
 
 def test_ctrl_c_in_a_parallel_sweep(tmp_path):
@@ -419,7 +439,8 @@ def test_ctrl_c_in_demo_leaves_the_previous_run(tmp_path):
     out.mkdir()
     (out / ".snnbits-demo").write_text("")
     (out / "summary.md").write_text("previous complete run\n")
-    rc, err, _ = _ctrl_c([sys.executable, "-m", "accel", "demo", "--cosim-images", "0", "--no-plots"], tmp_path, after=8)
+    rc, err, _ = _ctrl_c([sys.executable, "-m", "accel", "demo", "--cosim-images", "0", "--no-plots"], tmp_path, after=0,
+                          seen="2. accuracy")  # mid-run: the partial folder exists, nothing is installed yet
     assert rc == 130 and "Traceback" not in err and "interrupted" in err, err
     assert sorted(os.listdir(out)) == [".snnbits-demo", "summary.md"]
     assert sorted(os.listdir(tmp_path)) == ["demo-out"]  # no temporary folder left
