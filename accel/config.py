@@ -3,7 +3,7 @@
 File format (``schema_version = 1``; see ``accel/configs/default.toml``)::
 
     schema_version = 1
-    [array]   rows, cols (positive ints), dataflow ("os-broadcast")
+    [array]   rows, cols (positive ints), scan (channels the encoder reads per cycle), dataflow ("os-broadcast")
     [pe]      weight_bits, acc_bits (positive ints)
     [memory]  weight_sram_kib, spike_sram_kib, offchip_bits_per_cycle (positive numbers)
     [clock]   mhz (positive number)
@@ -30,13 +30,15 @@ DATAFLOWS = ("os-broadcast",)
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
 #: most PE rows or columns
 MAX_SIDE = 4096
+#: default scan width K: channels the zero-skipping encoder reads per cycle (one spike memory bank each)
+SCAN = 16
 #: smallest and largest SRAM, in KiB (one bit, 1 TiB)
 MIN_SRAM_KIB = 2.0**-13
 MAX_SRAM_KIB = float(1 << 30)
 
 #: TOML section -> {key: dataclass field}
 _LAYOUT = {
-    "array": {"rows": "rows", "cols": "cols", "dataflow": "dataflow"},
+    "array": {"rows": "rows", "cols": "cols", "scan": "scan", "dataflow": "dataflow"},
     "pe": {"weight_bits": "weight_bits", "acc_bits": "acc_bits"},
     "memory": {"weight_sram_kib": "weight_sram_kib", "spike_sram_kib": "spike_sram_kib",
                "offchip_bits_per_cycle": "offchip_bits_per_cycle"},
@@ -49,6 +51,7 @@ CONFIG = Obj({
     "array": Obj({
         "rows": Int(1, MAX_SIDE, optional=True),
         "cols": Int(1, MAX_SIDE, optional=True),
+        "scan": Int(1, MAX_SIDE, optional=True),
         "dataflow": Str(choices=DATAFLOWS, optional=True),
     }, optional=True),
     "pe": Obj({"weight_bits": Int(1, 64, optional=True), "acc_bits": Int(1, 64, optional=True)}, optional=True),
@@ -65,13 +68,17 @@ CONFIG = Obj({
 class ArrayConfig:
     """One accelerator configuration (validated on construction, against :data:`CONFIG`).
 
-    ``rows x cols`` PEs; ``weight_bits``: lane width of a weight SRAM row;
+    ``rows x cols`` PEs; ``scan``: channels the zero-skipping encoder reads per
+    cycle, one word from each of as many spike memory banks (the machine's ``K``:
+    raised to the next power of two >= ``rows``, ``docs/architecture.md``);
+    ``weight_bits``: lane width of a weight SRAM row;
     ``acc_bits``: membrane register width; SRAM sizes in KiB (1 KiB = 8192 bits);
     ``offchip_bits_per_cycle``: weight load bandwidth; ``clock_mhz`` for latency.
     """
 
     rows: int = 8
     cols: int = 8
+    scan: int = SCAN
     dataflow: str = "os-broadcast"
     weight_bits: int = 8
     acc_bits: int = 32
@@ -97,9 +104,16 @@ class ArrayConfig:
     def spike_sram_bits(self) -> int:
         return int(self.spike_sram_kib * 8192)
 
-    def with_shape(self, rows: int, cols: int) -> "ArrayConfig":
-        """The same configuration with another array shape (validated)."""
-        return dataclasses.replace(self, rows=rows, cols=cols, source=f"{self.source} with {rows}x{cols} array")
+    @property
+    def scan_banks(self) -> int:
+        """The machine's ``K``: ``scan`` raised to the next power of two >= ``rows``."""
+        return 1 << (max(self.rows, self.scan) - 1).bit_length()
+
+    def with_shape(self, rows: int, cols: int, scan: int | None = None) -> "ArrayConfig":
+        """The same configuration with another array shape (and scan width; validated)."""
+        scan = self.scan if scan is None else scan
+        what = f"{rows}x{cols} array" + (f", scan {scan}" if scan != self.scan else "")
+        return dataclasses.replace(self, rows=rows, cols=cols, scan=scan, source=f"{self.source} with {what}")
 
 
 def config_from_dict(data: dict, source: str = "<dict>") -> ArrayConfig:

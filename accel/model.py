@@ -151,12 +151,13 @@ def profile(inet: IntNetwork, res: SimResult) -> NetworkProfile:
 
 
 def machine(prof: NetworkProfile, cfg: ArrayConfig) -> Plan:
-    """The network lowered onto ``cfg``'s array (cached per array shape)."""
+    """The network lowered onto ``cfg``'s array and scan width (cached per shape and scan width)."""
     plans = prof.cache.setdefault("plans", {})
-    if (cfg.rows, cfg.cols) not in plans:
-        plans[(cfg.rows, cfg.cols)] = plan(prof.inet, cfg.rows, cfg.cols, prof.T,
-                                           cache=prof.cache.setdefault("lowering", {}))
-    return plans[(cfg.rows, cfg.cols)]
+    key = (cfg.rows, cfg.cols, cfg.scan_banks)
+    if key not in plans:
+        plans[key] = plan(prof.inet, cfg.rows, cfg.cols, prof.T, scan=cfg.scan,
+                          cache=prof.cache.setdefault("lowering", {}))
+    return plans[key]
 
 
 def check_fits(prof: NetworkProfile, cfg: ArrayConfig):

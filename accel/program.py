@@ -35,6 +35,7 @@ import numpy as np
 
 from golden.convert import IntLayer, IntNetwork, Term, signed_bits
 
+from . import config as _config
 from .errors import AccelError
 
 SCHEMA_VERSION = 1
@@ -448,7 +449,7 @@ def _merge_identities(terms: list[HwTerm], qmax: int) -> list[HwTerm]:
 
 
 #: default scan width: channels the encoder reads per cycle (at least the array's rows)
-SCAN = 16
+SCAN = _config.SCAN
 
 
 def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int | None = None, *,
@@ -473,9 +474,9 @@ def plan(inet: IntNetwork, rows: int, cols: int, T: int | None = None, scan: int
     R, C = rows, cols
     if not inet.bitplanes:
         inet = dataclasses.replace(inet, bitplanes=True)
-    K = 1 << (max(rows, SCAN if scan is None else scan) - 1).bit_length()
     if scan is not None and (not isinstance(scan, int) or isinstance(scan, bool) or scan < 1):
         raise AccelError(f"plan: scan must be a positive integer, not {scan!r}")
+    K = 1 << (max(rows, SCAN if scan is None else scan) - 1).bit_length()
     P = inet.input.bits
     tensors = [TensorSpec(0, inet.input.name, tuple(inet.input.shape), tensor_view(inet.input.shape, C), P, True, K)]
     by_name = {inet.input.name: tensors[0]}

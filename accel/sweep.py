@@ -1,7 +1,7 @@
 """PE-array sweeps: the cycle model over many array shapes, in parallel; data only, no printing.
 
 :func:`sweep` evaluates a profiled network (:func:`accel.model.profile`) on every
-``rows x cols`` shape, on local processes (``concurrent.futures``) or on a Dask /
+``rows x cols`` shape (and, optionally, every scan width ``K``), on local processes (``concurrent.futures``) or on a Dask /
 Ray cluster, and returns one :class:`SweepPoint` per shape, sorted by PE count.
 :func:`pareto_front` marks the shapes no other shape beats: in latency, energy and area
 when all three are known, else in PEs and cycles.
@@ -34,11 +34,12 @@ from .model import MEMORIES, OPS, NetworkProfile, NetworkStats, evaluate
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One array shape; every count is per inference (mean over the batch)."""
+    """One array shape and scan width; every count is per inference (mean over the batch)."""
 
     rows: int
     cols: int
     pes: int
+    scan: int  # K: channels the encoder reads per cycle (spike memory banks)
     cycles: float
     cycles_busy: float
     cycles_idle: float
@@ -71,7 +72,7 @@ def point(stats: NetworkStats, energy: Callable | None = None, area: Callable | 
     cfg, n = stats.config, stats.images
     sram = stats.sram_bits()
     return SweepPoint(
-        rows=cfg.rows, cols=cfg.cols, pes=cfg.pes,
+        rows=cfg.rows, cols=cfg.cols, pes=cfg.pes, scan=stats.plan.scan,
         cycles=stats.cycles / n,
         cycles_busy=stats.total("cycles_busy") / n,
         cycles_idle=stats.total("cycles_idle") / n,
@@ -181,17 +182,37 @@ def _cluster_map(address: str, prof: NetworkProfile, cfgs, energy, area, progres
         return out
 
 
+def configurations(base: ArrayConfig, shapes, scans=None) -> list[ArrayConfig]:
+    """``base`` with every ``(rows, cols)`` of ``shapes`` and every scan width of ``scans`` (default: the
+    config's); scan widths that give the same ``K`` on a shape (``K`` is at least the rows) are kept once."""
+    if scans is not None:
+        if not scans:
+            raise AccelError("sweep: --scan must list at least one width")
+        for v in scans:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise AccelError(f"sweep: --scan widths must be positive integers, not {v!r}")
+    out, seen = [], set()
+    for r, c in shapes:
+        for k in (scans if scans is not None else [base.scan]):
+            cfg = base.with_shape(r, c, k)
+            if (r, c, cfg.scan_banks) not in seen:
+                seen.add((r, c, cfg.scan_banks))
+                out.append(cfg)
+    return out
+
+
 def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | None = None,
           cluster: str | None = None, progress: Callable[[], None] | None = None,
           energy: Callable[[NetworkStats], float] | None = None,
-          area: Callable[[NetworkStats], float | None] | None = None) -> list[SweepPoint]:
-    """Evaluate ``base`` with every ``(rows, cols)`` of ``shapes``; sorted by PEs, then rows.
+          area: Callable[[NetworkStats], float | None] | None = None, scans=None) -> list[SweepPoint]:
+    """Evaluate ``base`` with every ``(rows, cols)`` of ``shapes`` (and every scan width of ``scans``,
+    see :func:`configurations`); sorted by PEs, then rows, then scan width.
 
     ``workers``: local processes (default: all cores; 1 runs in this process).
     ``cluster``: a Dask scheduler address (``tcp://host:8786``) or ``ray://host:port``.
-    ``progress()`` is called once per finished shape.
+    ``progress()`` is called once per finished configuration.
     """
-    cfgs = [base.with_shape(r, c) for r, c in shapes]
+    cfgs = configurations(base, shapes, scans)
     if not cfgs:
         return []
     evaluate(prof, cfgs[0])  # fail fast (memory too small, ...) with the user's error, in this process
@@ -220,7 +241,7 @@ def sweep(prof: NetworkProfile, base: ArrayConfig, shapes, *, workers: int | Non
                         progress()
             finally:  # on an error or Ctrl-C: drop the queue, and leave no worker behind
                 ex.shutdown(wait=True, cancel_futures=True)
-    points.sort(key=lambda p: (p.pes, p.rows))
+    points.sort(key=lambda p: (p.pes, p.rows, p.scan))
     front = pareto_front(points)
     return [p if not f else _with(p, pareto=True) for p, f in zip(points, front)]
 
@@ -299,8 +320,10 @@ def plot(points: list[SweepPoint], path, title: str = "") -> Path:
         front.sort(key=xk)
         ax.plot([xk(p) for p in front], [yk(p) for p in front], "o" if marked else "o-", c="C3", ms=5,
                 label="Pareto front (latency, energy, area)" if marked else "Pareto front")
+        many = len({p.scan for p in points}) > 1
         for p in front:
-            ax.annotate(f"{p.rows}x{p.cols}", (xk(p), yk(p)), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            ax.annotate(f"{p.rows}x{p.cols}" + (f" K{p.scan}" if many else ""), (xk(p), yk(p)),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xscale("log", base=2 if not marked else 10)
         ax.set_yscale("log")
         ax.set_xlabel(xl)

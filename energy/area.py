@@ -152,6 +152,7 @@ class LogicModel:
     source: str  # the cells file
     date: str
     model_hash: str
+    scan: int = 16  # the configured scan width of the synthesized shapes (each has K = scan raised to >= its rows)
 
     def rest_um2(self, rows: int, cols: int, lanes: int) -> float:
         return float(np.dot(self.coef, _features(rows, cols, lanes)))
@@ -211,13 +212,25 @@ def load_logic_model(table: MemoryTable, path=None) -> LogicModel:
         rows.append((sh["rows"], sh["cols"], sh["lanes"], rest))
     if len(pes) != 1:
         raise EnergyError(f"{where}: the shapes' PEs differ ({sorted(pes)} um^2); one PE design is expected")
+    # the configured scan width: the K of the shape with the fewest rows (no shape's rows raised it further)
+    j = min(range(len(doc["shapes"])), key=lambda i: doc["shapes"][i]["rows"])
+    scan = doc["shapes"][j]["scan"]
+    for i, sh in enumerate(doc["shapes"]):
+        if sh["scan"] != _banks(sh["rows"], scan):
+            raise EnergyError(f"{where}: field 'shapes[{i}].scan' is {sh['scan']}, but shapes[{j}] was synthesized "
+                              f"with scan width {scan} (K = {_banks(sh['rows'], scan)} at {sh['rows']} rows)")
     X = np.array([_features(R, C, V) for R, C, V, _ in rows])
     y = np.array([a for *_, a in rows])
     if np.linalg.matrix_rank(X) < len(FEATURES):
         raise EnergyError(f"{where}: the shapes do not determine the fit {FEATURES} (vary rows, columns and lanes)")
     coef = np.linalg.lstsq(X, y, rcond=None)[0]
     return LogicModel(MappingProxyType(dict(doc["widths"])), pes.pop(), tuple(float(c) for c in coef), tuple(rows),
-                      path.name, doc["date"], doc["model_hash"])
+                      path.name, doc["date"], doc["model_hash"], scan)
+
+
+def _banks(rows: int, scan: int) -> int:
+    """The machine's K: ``scan`` raised to the next power of two >= ``rows``."""
+    return 1 << (max(rows, scan) - 1).bit_length()
 
 
 @dataclass(frozen=True)
@@ -264,6 +277,11 @@ def machine_area(activity, table: MemoryTable, stats=None, logic: LogicModel | N
             return MachineArea(MappingProxyType(mem), None, str(e))
     p = stats.plan
     why = logic.applies(p.weight_width, p.acc_width, p.pixel_bits, p.bits)
+    if not why and p.scan != _banks(p.rows, logic.scan):
+        why = (f"logic area: synthesized with scan width {logic.scan} (K = {_banks(p.rows, logic.scan)} at "
+               f"{p.rows} rows), this machine has K = {p.scan}")
+    if not why and p.shifts != (0,):
+        why = f"logic area: synthesized without weight shifters, this network shifts its terms by {list(p.shifts)}"
     if why:
         return MachineArea(MappingProxyType(mem), None, why)
     parts = logic.area_um2(p.rows, p.cols, p.lanes)

@@ -44,6 +44,15 @@ def test_folder_holds_the_program_verilog_vectors_and_expected_cycles(tiny, tmp_
         assert len((out / name).read_text().splitlines()) == spec["depth"], name
 
 
+def test_the_config_sets_the_scan_width(tiny, tmp_path):
+    inet, x = tiny
+    out = compile_network(inet, 2, 2, tmp_path / "c", pixels=x[:1], config=ArrayConfig(rows=2, cols=2, scan=1))
+    hw = json.loads((out / "manifest.json").read_text())["hardware"]
+    assert hw["scan"] == 2  # scan width 1, raised to the 2 rows
+    out = compile_network(inet, 2, 2, tmp_path / "d", pixels=x[:1])
+    assert json.loads((out / "manifest.json").read_text())["hardware"]["scan"] == 16
+
+
 def _iverilog(folder):
     if shutil.which("iverilog") is None:
         if os.getenv("CI"):

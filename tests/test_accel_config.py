@@ -42,7 +42,7 @@ def test_unknown_key_is_rejected_and_accepted_keys_listed(tmp_path):
     with pytest.raises(AccelError) as e:
         load_config(p)
     msg = str(e.value)
-    assert str(p) in msg and "unknown key [array] columns = 4" in msg and "(accepted in [array]: rows, cols, dataflow)" in msg
+    assert str(p) in msg and "unknown key [array] columns = 4" in msg and "(accepted in [array]: rows, cols, scan, dataflow)" in msg
 
 
 def test_unknown_section_is_rejected(tmp_path):
@@ -52,6 +52,7 @@ def test_unknown_section_is_rejected(tmp_path):
 
 @pytest.mark.parametrize("sec, key, value, rule", [
     ("array", "rows", "0", "an integer in 1..4096"), ("array", "cols", "-2", "an integer in 1..4096"),
+    ("array", "scan", "0", "an integer in 1..4096"),
     ("pe", "weight_bits", "0", "an integer in 1..64"),
     ("memory", "weight_sram_kib", "0", "a finite number in 0.00012207..1073741824"),
     ("memory", "spike_sram_kib", "-1.5", "a finite number in 0.00012207..1073741824"),
@@ -67,6 +68,9 @@ def test_zero_or_negative_size_names_field_and_value(tmp_path, sec, key, value, 
 @pytest.mark.parametrize("text, match", [
     ("[array]\nrows = 2.5\n", r"\[array\] rows must be an integer in 1\.\.4096, not 2.5"),
     ("[array]\nrows = true\n", r"\[array\] rows must be an integer in 1\.\.4096, not True"),
+    ("[array]\nscan = 2.5\n", r"\[array\] scan must be an integer in 1\.\.4096, not 2.5"),
+    ("[array]\nscan = \"16\"\n", r"\[array\] scan must be an integer in 1\.\.4096, not '16'"),
+    ("[array]\nscan = 4097\n", r"\[array\] scan must be an integer in 1\.\.4096, not 4097"),
     ("[memory]\nweight_sram_kib = \"big\"\n", r"\[memory\] weight_sram_kib must be a finite number .*, not 'big'"),
     ("[array]\ndataflow = \"systolic\"\n", r"\[array\] dataflow must be one of \['os-broadcast'\], not 'systolic'"),
     ("schema_version = 2\n", r"schema_version 2 is not supported"),
@@ -106,6 +110,21 @@ def test_inf_sram_never_reaches_the_model():
 def test_missing_file(tmp_path):
     with pytest.raises(AccelError, match=r"no such file"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_scan_width_is_read_and_raised_to_the_machine_k(tmp_path):
+    cfg = load_config(_write(tmp_path, "[array]\nrows = 8\nscan = 3\n"))
+    assert (cfg.scan, cfg.scan_banks) == (3, 8)  # a power of two >= rows
+    assert load_config().scan == 16 and ArrayConfig(rows=32).scan_banks == 32
+    assert ArrayConfig(rows=2, scan=4).scan_banks == 4
+    four = ArrayConfig().with_shape(2, 2, 4)
+    assert (four.scan, four.rows) == (4, 2) and "scan 4" in four.source
+    assert ArrayConfig(scan=4).with_shape(2, 2).scan == 4  # the shape alone keeps the scan width
+    for bad in (0, 2.0, True):
+        with pytest.raises(AccelError, match=rf"\[array\] scan must be an integer in 1\.\.4096, not {bad!r}"):
+            ArrayConfig(scan=bad)
+    with pytest.raises(AccelError, match=r"scan must be an integer in 1\.\.4096, not 0"):
+        ArrayConfig().with_shape(2, 2, 0)
 
 
 def test_from_dict_fills_defaults():

@@ -101,9 +101,9 @@ def _strided(rng):
     return calibrate(ir.network(nodes, name="strided"), random_inputs(rng, (2, 10, 10), 4, 32))
 
 
-def cosim(request, tmp_path, inet, x, T, shape, wplan=None, **kw):
+def cosim(request, tmp_path, inet, x, T, shape, wplan=None, scan=None, **kw):
     res = simulate(inet, x, T=T)
-    p = plan(inet, *shape, T)
+    p = plan(inet, *shape, T, scan=scan)
     prog = compile_program(p, weights=wplan(p) if wplan else None)
     run = run_accel(prog, res, _build_dir(request, tmp_path), sim=SIM, seed=SEED,
                     waves=os.getenv("WAVES", "0") not in ("", "0"), **kw)
@@ -131,6 +131,27 @@ def test_whole_images_equal_golden_and_model(request, tmp_path, simulator, shape
         pytest.fail(f"{len(run.mismatches)} mismatch(es), log {run.bench.log}:\n" + "\n".join(run.mismatches),
                     pytrace=False)
     assert run.observation.cycles == run.expected.cycles.tolist()
+
+
+SCAN_CASES = [((2, 4), "residual", 1), ((4, 4), "bundled", 32)]
+
+
+@pytest.mark.parametrize("shape, kind, scan", SCAN_CASES, ids=[f"{s[0]}x{s[1]}-{k}-scan{n}" for s, k, n in SCAN_CASES])
+def test_scan_width_from_the_config(request, tmp_path, simulator, shape, kind, scan):
+    """A configured scan width other than the default: the compiled machine has the config's K, its spikes equal
+    golden's and its cycles equal what the cycle model gives for that config (and differ from the default K's)."""
+    from accel.config import ArrayConfig
+    from accel.model import evaluate, profile
+
+    inet, x, T = network(kind)
+    cfg = ArrayConfig(rows=shape[0], cols=shape[1], scan=scan)
+    prog, run = cosim(request, tmp_path, inet, x, T, shape, scan=cfg.scan)
+    assert run.ok, run.mismatches
+    prof = profile(inet, simulate(inet, x, T=T))
+    stats = evaluate(prof, cfg)
+    assert prog.plan.scan == stats.plan.scan == cfg.scan_banks != ArrayConfig(rows=shape[0]).scan_banks
+    assert sum(run.observation.cycles) == stats.cycles
+    assert stats.cycles != evaluate(prof, ArrayConfig(rows=shape[0], cols=shape[1])).cycles
 
 
 def _padded():

@@ -46,6 +46,22 @@ def test_parallel_sweep_equals_serial(prof):
     assert p.latency_us == pytest.approx(one.cycles / prof.images / 200)
 
 
+def test_scan_widths_are_swept_and_read_from_the_config(prof):
+    """Every scan width is a configuration of its own (the K the plan runs); widths that give the same K on a
+    shape are evaluated once; a config's scan width is the one a plain sweep runs."""
+    pts = sweep(prof, ArrayConfig(), [(2, 2), (4, 1)], workers=1, scans=[1, 2, 4, 16])
+    assert [(p.rows, p.cols, p.scan) for p in pts] == [
+        (2, 2, 2), (2, 2, 4), (2, 2, 16), (4, 1, 4), (4, 1, 16)]
+    for p in pts:
+        one = evaluate(prof, ArrayConfig(rows=p.rows, cols=p.cols, scan=p.scan))
+        assert one.plan.scan == p.scan and p.cycles == one.cycles / prof.images
+    assert len({p.cycles for p in pts if (p.rows, p.cols) == (2, 2)}) > 1  # K changes the cycles
+    plain = sweep(prof, ArrayConfig(scan=4), [(2, 2)], workers=1)
+    assert [p.scan for p in plain] == [4]
+    with pytest.raises(AccelError, match=r"--scan widths must be positive integers, not 0"):
+        sweep(prof, ArrayConfig(), [(2, 2)], workers=1, scans=[0])
+
+
 def test_energy_and_area_hooks_land_in_every_point(prof):
     pts = sweep(prof, ArrayConfig(), [(1, 1), (2, 2)], workers=1, energy=_toy_energy, area=_toy_area)
     assert [p.energy_pj for p in pts] == [p.ops["pe_adds"] * 0.03 for p in pts]
@@ -71,7 +87,7 @@ def _toy_area(stats) -> float:
 
 
 def _pt(pes, cycles, energy=None, area=None):
-    return SweepPoint(rows=pes, cols=1, pes=pes, cycles=cycles, cycles_busy=cycles, cycles_idle=0, cycles_stalled=0,
+    return SweepPoint(rows=pes, cols=1, pes=pes, scan=16, cycles=cycles, cycles_busy=cycles, cycles_idle=0, cycles_stalled=0,
                       latency_us=cycles / 100, pe_utilization=0, weights_resident=True, energy_pj=energy,
                       area_um2=area)
 
@@ -118,6 +134,21 @@ def test_cli_writes_csv_json_png(model_file, tmp_path, capsys):
     p = doc["points"][0]
     assert p["latency_us"] == pytest.approx(p["cycles"] / 100)
     assert open(f"{out}.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_sweeps_scan_widths(model_file, tmp_path, capsys):
+    rc = main(["sweep", str(model_file), "--random", "1", "--rows", "2", "--cols", "2", "--scan", "1,4,16",
+               "--csv", str(tmp_path / "s.csv"), "--workers", "1", "--no-energy"])
+    assert rc == 0
+    assert "K" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(tmp_path / "s.csv")))
+    assert [(r["rows"], r["scan"]) for r in rows] == [("2", "2"), ("2", "4"), ("2", "16")]
+    assert main(["sweep", str(model_file), "--scan", "0"]) == 2
+    assert "error: argument --scan: takes comma-separated integers in 1..4096, not '0'" in capsys.readouterr().err
+    many = ",".join(map(str, range(1, 257)))
+    assert main(["sweep", str(model_file), "--rows", many, "--cols", many[:41], "--scan", many[:41]]) == 2
+    assert ("error: --rows/--cols/--scan: 4,352 array shapes x 17 scan widths; a sweep evaluates at most 65,536 "
+            "configurations") in capsys.readouterr().err
 
 
 def test_cli_reads_a_trace(model_file, tmp_path, capsys):

@@ -161,6 +161,47 @@ def test_machine_area_without_the_synthesized_widths():
     assert area.memory_total_um2 > 0
 
 
+def test_machine_area_needs_the_synthesized_scan_width():
+    """The cells were synthesized with scan width 16: a machine of another K has no logic area; a scan width
+    that the rows raise to the same K has."""
+    from energy.area import machine_area
+    from energy.built import built_activity
+
+    narrow = _bundled_stats((4, 4), weight_sram_kib=64, spike_sram_kib=32, scan=4)
+    area = machine_area(built_activity(narrow), TABLE, narrow)
+    assert area.logic_um2 is None and area.total_um2 is None
+    assert area.logic_note == "logic area: synthesized with scan width 16 (K = 16 at 4 rows), this machine has K = 4"
+    tall = _bundled_stats((16, 4), weight_sram_kib=64, spike_sram_kib=32, scan=8)
+    assert tall.plan.scan == 16 and machine_area(built_activity(tall), TABLE, tall).logic_um2 is not None
+
+
+def test_machine_area_needs_the_synthesized_pe_without_shifters():
+    import dataclasses
+    from types import MappingProxyType
+
+    import numpy as np
+
+    from accel.config import ArrayConfig
+    from accel.model import run_model
+    from energy.area import load_logic_model, machine_area
+    from energy.built import built_activity
+    from golden.convert import convert
+    from golden.random import mixed_scale_network, random_inputs
+    from golden.simulate import simulate
+
+    rng = np.random.default_rng(14)
+    net = mixed_scale_network(rng, pixel_bits=8, bits=2, skip="identity", size=5, channels=3)
+    inet = convert(net, weight_bits=5, bitplanes=True, term_shifts=True)
+    stats = run_model(inet, simulate(inet, random_inputs(rng, net.input.shape, 8, 1)), ArrayConfig(rows=2, cols=2))
+    p = stats.plan
+    assert p.shifts != (0,)
+    logic = dataclasses.replace(load_logic_model(TABLE), widths=MappingProxyType(
+        {"weight_width": p.weight_width, "acc_width": p.acc_width, "pixel_bits": p.pixel_bits, "bits": p.bits}))
+    area = machine_area(built_activity(stats), TABLE, stats, logic)
+    assert area.logic_um2 is None
+    assert area.logic_note == f"logic area: synthesized without weight shifters, this network shifts its terms by {list(p.shifts)}"
+
+
 @pytest.mark.parametrize("edit, needle", [
     (lambda d: d.update(schema_version=2), "schema_version 2 is not supported"),
     (lambda d: d["shapes"][0]["pe"].update({"$_AND_": -3}), "cell count"),
@@ -169,6 +210,10 @@ def test_machine_area_without_the_synthesized_widths():
     (lambda d: d.update(shapes=d["shapes"][:3]), "field 'shapes'"),
     (lambda d: d["widths"].update(acc_width=float("nan")), "field 'widths.acc_width'"),
     (lambda d: d.update(extra=1), "unknown field 'extra'"),
+    (lambda d: d["shapes"][1].update(scan=4), "field 'shapes[1].scan' is 4, but shapes[0] was synthesized with scan "
+                                              "width 16 (K = 16 at 2 rows)"),
+    (lambda d: d["shapes"][9].update(scan=32), "field 'shapes[9].scan' is 32, but shapes[0] was synthesized with scan "
+                                               "width 16 (K = 16 at 16 rows)"),
 ])
 def test_bad_cells_files(tmp_path, edit, needle):
     from energy.area import DEFAULT_CELLS, load_logic_model

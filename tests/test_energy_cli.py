@@ -78,7 +78,7 @@ def test_json_is_consistent(files, capsys):
 
 def test_fitted_memories_and_another_config(files, capsys):
     cfg = files["dir"] / "cfg.toml"
-    cfg.write_text("[memory]\nweight_sram_kib = 64\nspike_sram_kib = 32\n")
+    cfg.write_text("[array]\nscan = 2\n[memory]\nweight_sram_kib = 64\nspike_sram_kib = 32\n")
     outs = {}
     for sizing in ("config", "fitted"):
         rc, out, err = run(capsys, "report", files["trace"], "--model", files["model"], "--format", "json",
@@ -86,6 +86,7 @@ def test_fitted_memories_and_another_config(files, capsys):
         assert rc == 0, err
         outs[sizing] = json.loads(out)
     assert outs["config"]["machine"]["weight_sram_kib"] == 64
+    assert outs["config"]["machine"]["scan"] == 8  # the config's scan width, raised to the 8 rows
     fitted, config = (outs[k]["methods"][0] for k in ("fitted", "config"))
     assert fitted["compute_energy_pj"] == config["compute_energy_pj"]  # the same activity
     assert fitted["memory_energy_pj"] < config["memory_energy_pj"]  # smaller memories

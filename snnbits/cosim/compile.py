@@ -42,14 +42,15 @@ def compile_network(inet: IntNetwork, rows: int, cols: int, out_dir, *, pixels=N
     """Compile ``inet`` for a ``rows x cols`` machine into ``out_dir`` (see the module docstring).
 
     ``pixels``: test images (``(N,) + input shape``; default: one all-zero image);
-    ``config``: its weight SRAM size and off-chip bandwidth decide whether the
-    weights are resident or streamed (default: resident).
+    ``config``: its scan width is the encoder's, its weight SRAM size and off-chip
+    bandwidth decide whether the weights are resident or streamed (default: scan
+    width :data:`accel.config.SCAN`, resident).
     """
     from rtl.generate import generate_verilog
 
     out = Path(out_dir)
     inet = dataclasses.replace(inet, bitplanes=True)
-    p = plan(inet, rows, cols, T)
+    p = plan(inet, rows, cols, T, scan=config.scan if config else None)
     wp = weight_plan(p, config.weight_sram_bits, config.offchip_bits_per_cycle) if config else weight_plan(p)
     prog = compile_program(p, weights=wp)
     x = np.zeros((1,) + tuple(inet.input.shape), np.int64) if pixels is None else np.asarray(pixels)

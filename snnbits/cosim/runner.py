@@ -202,8 +202,9 @@ def run_accel(prog, res, build_dir, *, sim: str = "icarus", fault: str | None = 
 
 
 def cosim_network(inet, x, rows: int, cols: int, *, build_dir, sim: str = "auto", T: int | None = None,
-                  progress=None) -> dict:
-    """Run images ``x`` through the accelerator compiled for ``inet`` on a ``rows x cols`` array.
+                  progress=None, scan: int | None = None) -> dict:
+    """Run images ``x`` through the accelerator compiled for ``inet`` on a ``rows x cols`` array
+    (``scan``: the encoder's scan width, an ``accel.config.ArrayConfig.scan``; default its default).
 
     The first layer reads pixel bit planes (the integer network is otherwise the
     same: identical membranes and spikes).  Returns a JSON-able summary: whether
@@ -221,14 +222,14 @@ def cosim_network(inet, x, rows: int, cols: int, *, build_dir, sim: str = "auto"
     sim = resolve_simulator(sim)
     inet = dataclasses.replace(inet, bitplanes=True)
     res = simulate(inet, x, T=T)
-    prog = compile_program(plan(inet, rows, cols, T))
+    prog = compile_program(plan(inet, rows, cols, T, scan=scan))
     run = run_accel(prog, res, build_dir, sim=sim)
     if progress:
         for layer in inet.layers:
             progress(layer.name)
     obs, exp = run.observation, run.expected
     data_ok = not [m for m in run.mismatches if not m.startswith("CYCLES")]
-    return {"images": int(len(x)), "rows": rows, "cols": cols, "tiles": int(sum(l.tiles for l in prog.plan.layers)),
+    return {"images": int(len(x)), "rows": rows, "cols": cols, "scan": prog.plan.scan, "tiles": int(sum(l.tiles for l in prog.plan.layers)),
             "simulator": sim, "spikes_equal": data_ok and run.bench.failed == 0, "mismatches": run.mismatches[:10],
             "rtl_cycles": int(sum(obs.cycles)), "model_cycles": int(exp.cycles.sum()),
             "cycles_equal": list(obs.cycles) == exp.cycles.tolist(), "sim_seconds": run.bench.seconds}

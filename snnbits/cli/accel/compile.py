@@ -45,8 +45,9 @@ def register(sub) -> None:
     p.add_argument("--array", type=array_shape, default=(4, 4), metavar="RxC",
                    help=f"PE rows x columns, each 1..{MAX_DIM} (default: 4x4)")
     p.add_argument("--config", type=Path, metavar="FILE",
-                   help="accelerator TOML whose [memory] weight_sram_kib and offchip_bits_per_cycle decide whether "
-                        "the weights are resident or streamed (default: resident)")
+                   help="accelerator TOML: its [array] scan is the encoder's scan width, its [memory] weight_sram_kib "
+                        "and offchip_bits_per_cycle decide whether the weights are resident or streamed (default: "
+                        "scan width 16, resident)")
     add_image_options(p, random_default="; the default, with N = 1")
     p.add_argument("--out", required=True, type=Path, metavar="DIR",
                    help=f"output folder, built aside and swapped in when complete; an existing folder is replaced "

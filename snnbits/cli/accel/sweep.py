@@ -37,6 +37,9 @@ def register(sub) -> None:
                         "shapes (rows x cols) per sweep")
     p.add_argument("--cols", type=int_list_in(1, MAX_ARRAY_DIM), default=[1, 2, 4, 8, 16], metavar="C,C,...",
                    help=f"PE columns to try, each 1..{MAX_ARRAY_DIM} (default: 1,2,4,8,16)")
+    p.add_argument("--scan", type=int_list_in(1, MAX_ARRAY_DIM), default=None, metavar="K,K,...",
+                   help="scan widths to try: channels the zero-skipping encoder reads per cycle, each "
+                        f"1..{MAX_ARRAY_DIM}, raised to a power of two >= the rows (default: the config's [array] scan)")
     p.add_argument("--config", type=Path, metavar="FILE",
                    help="accelerator TOML (default: the bundled accel/configs/default.toml); rows/cols are swept")
     g = p.add_mutually_exclusive_group()
@@ -119,6 +122,10 @@ def run(args) -> int:
     shapes = sw.parse_shapes(args.rows, args.cols)
     if len(shapes) > MAX_SHAPES:
         raise UsageError(f"--rows/--cols: {len(shapes):,} array shapes; a sweep evaluates at most {MAX_SHAPES:,}")
+    n_scan = len(dict.fromkeys(args.scan)) if args.scan else 1
+    if len(shapes) * n_scan > MAX_SHAPES:
+        raise UsageError(f"--rows/--cols/--scan: {len(shapes):,} array shapes x {n_scan} scan widths; a sweep "
+                         f"evaluates at most {MAX_SHAPES:,} configurations")
     cfg = load_config(args.config)
     if args.clock_mhz is not None:
         cfg = dataclasses.replace(cfg, clock_mhz=args.clock_mhz)
@@ -127,11 +134,12 @@ def run(args) -> int:
     t0 = time.perf_counter()
     prof = profile(inet, res)
     check_fits(prof, cfg)  # before the progress bar: a user error prints cleanly
+    n = len(sw.configurations(cfg, shapes, args.scan))
     with progress() as bar:
-        task = bar.add_task(f"sweeping {len(shapes)} array shapes", total=len(shapes))
+        task = bar.add_task(f"sweeping {n} configurations", total=n)
         hooks = energy_hooks(args.costs, args.memory_table, args.sizing, args.no_energy)
         points = sw.sweep(prof, cfg, shapes, workers=args.workers, cluster=args.cluster,
-                          progress=lambda: bar.advance(task), **hooks)
+                          progress=lambda: bar.advance(task), scans=args.scan, **hooks)
     secs = time.perf_counter() - t0
 
     print_points(points, cfg, title=f"{esc(net.name)}: {esc(what)}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
@@ -179,21 +187,23 @@ def print_points(points, cfg, title: str) -> None:
 
     over = {"pes": "PEs", "cycles": "cycles", "latency_us": "latency", "energy_pj": "energy", "area_um2": "area"}
     t = Table(title=f"{title} (* Pareto front over {', '.join(over[k] for k in objectives(points))})",
-              caption="us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights (shown "
+              caption="K: scan width (channels read per cycle; shown when swept); us: latency; util: useful adds per PE-cycle; stall: cycles waiting for off-chip weights (shown "
                       "when nonzero); W/S rd: weight/spike SRAM reads as the RTL enables them; off: off-chip weight "
                       "loads (Mbit, shown when nonzero); nJ: the built machine's energy per inference; mm2: its area "
                       "(memories and logic); busy/idle split in --csv/--json", padding=(0, 1))
     stalls = any(p.cycles_stalled for p in points)
+    scans = len({p.scan for p in points}) > 1
     offchip = any(p.sram_read_bits["offchip"] for p in points)
     energy = any(p.energy_pj is not None for p in points)
     area = any(p.area_um2 is not None for p in points)
-    cols = ["array", "PEs", "cycles", "us", "util%"] + (["stall"] if stalls else []) + ["W rd Mb", "S rd Mb"]
+    cols = ["array"] + (["K"] if scans else []) + ["PEs", "cycles", "us", "util%"] + (["stall"] if stalls else [])
+    cols += ["W rd Mb", "S rd Mb"]
     cols += (["off Mb"] if offchip else []) + (["nJ"] if energy else []) + (["mm2"] if area else [])
     for col in cols:
         t.add_column(col, justify="right", no_wrap=True)
     for p in points:
-        cells = [f"{'*' if p.pareto else ' '}{p.rows}x{p.cols}", str(p.pes), f"{p.cycles:,.0f}",
-                 f"{p.latency_us:,.1f}", f"{p.pe_utilization * 100:.1f}"]
+        cells = [f"{'*' if p.pareto else ' '}{p.rows}x{p.cols}"] + ([str(p.scan)] if scans else [])
+        cells += [str(p.pes), f"{p.cycles:,.0f}", f"{p.latency_us:,.1f}", f"{p.pe_utilization * 100:.1f}"]
         cells += [f"{p.cycles_stalled:,.0f}"] if stalls else []
         cells += [f"{p.sram_read_bits['weight_sram'] / 1e6:,.2f}", f"{p.sram_read_bits['spike_sram'] / 1e6:,.2f}"]
         cells += [f"{p.sram_read_bits['offchip'] / 1e6:,.2f}"] if offchip else []
