@@ -133,12 +133,12 @@ def test_whole_images_equal_golden_and_model(request, tmp_path, simulator, shape
     assert run.observation.cycles == run.expected.cycles.tolist()
 
 
-SCAN_CASES = [((2, 4), "residual", 1), ((4, 4), "bundled", 32)]
+SCAN_CASES = [((2, 4), "residual", 1), ((4, 4), "bundled", 4), ((4, 4), "bundled", 32)]
 
 
 @pytest.mark.parametrize("shape, kind, scan", SCAN_CASES, ids=[f"{s[0]}x{s[1]}-{k}-scan{n}" for s, k, n in SCAN_CASES])
 def test_scan_width_from_the_config(request, tmp_path, simulator, shape, kind, scan):
-    """A configured scan width other than the default: the compiled machine has the config's K, its spikes equal
+    """Configured scan widths other than the default: the compiled machine has the config's K, its spikes equal
     golden's and its cycles equal what the cycle model gives for that config (and differ from the default K's)."""
     from accel.config import ArrayConfig
     from accel.model import evaluate, profile
