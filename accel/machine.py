@@ -27,8 +27,8 @@ closed form (integral images of per-word popcounts; a few NumPy calls per layer)
 Both also count what the machine *does* (:class:`LayerCounters`): the ops by
 kind, the scan units each tensor's spike memory is read for, the spike words
 written, image rows, off-chip weight beats.  The per-cycle activity that follows
-from them (every PE adds on every ACC, FINISH and FIRE op; every weight and
-parameter bank is read on every cycle) is :func:`machine_activity`'s, which the
+from them (every PE adds on every ACC, FINISH and FIRE op; the weight banks are
+read on the ACC ops that carry a spike, the parameter banks on FINISH and FIRE) is :func:`machine_activity`'s, which the
 energy model prices and the RTL co-simulation checks counter by counter.
 """
 
@@ -153,9 +153,10 @@ def machine_activity(p: Plan, c: LayerCounters, images: int) -> dict:
     * ``membrane_reads``: ``R*C`` per op (the adder's input, READOUT's beat);
       ``membrane_writes``: ``R*C`` per ACC and FINISH op, plus one per spike on FIRE
       (spikes of PEs beyond the layer's edge, whose writes are masked, are not counted);
-    * ``weight_reads``: both halves of every weight bank, every cycle (``2R`` words of
-      ``V*w`` bits: the read enables follow the pipeline's advance, not the events);
-      ``param_reads``: every parameter bank, every cycle (``R`` words of ``C*A`` bits);
+    * ``weight_reads``: both halves of every weight bank on every ACC op that carries a
+      spike (``2R`` words of ``V*w`` bits per event; the zero ops of empty units read
+      nothing); ``param_reads``: every parameter bank on every FINISH and FIRE op
+      (``R`` words of ``C*A`` bits);
     * ``spike_reads[tensor]``: one word from every bank of the tensor per scan unit;
       ``spike_writes``: bank words written by FIRE ops (``spike_write_bits`` enabled);
       ``image_writes``: image rows; ``logits_beats``: READOUT ops; ``weight_beats``:
@@ -168,8 +169,8 @@ def machine_activity(p: Plan, c: LayerCounters, images: int) -> dict:
         "pe_horner": R * C * c.shift,
         "membrane_reads": R * C * c.ops,
         "membrane_writes": R * C * (c.acc + c.finish) + c.spikes,
-        "weight_reads": 2 * R * c.cycles,
-        "param_reads": R * c.cycles,
+        "weight_reads": 2 * R * c.events,
+        "param_reads": R * (c.finish + c.fire),
         "spike_reads": {t: n * tensor_banks(p.tensors[t]) for t, n in sorted(c.unit_reads.items())},
         "spike_writes": c.spike_writes,
         "image_writes": c.image_rows,

@@ -24,10 +24,11 @@ Memories (:func:`machine_memories`), each priced by its own capacity and width
 (:mod:`energy.memtable`: flip-flops below the smallest SRAM macro):
 
 * ``weights``: ``2R`` macros (even and odd half of every bank), words of ``V x w``
-  bits; the RTL reads both halves of every bank on **every cycle** (its read enables
-  follow the pipeline, not the events); streamed weights are DRAM reads and writes;
-* ``params``: ``R`` macros of ``C x A``-bit words, read on every cycle; the layer
-  descriptors (flip-flops), one read per layer and image;
+  bits; the RTL reads both halves of every bank on every ACC op that carries a spike
+  (its read enables follow the events: the zero ops of empty scan units, FINISH, FIRE
+  and READOUT read nothing); streamed weights are DRAM reads and writes;
+* ``params``: ``R`` macros of ``C x A``-bit words, read on every FINISH and FIRE op;
+  the layer descriptors (flip-flops), one read per layer and image;
 * ``spikes``: the spike and image memories, ``K`` banks; a scan unit reads one word
   from every bank of its tensor, a FIRE op writes one word per PE row that holds a
   channel, an image row is one write;
@@ -41,10 +42,6 @@ networks would; ``fitted`` sizes every memory as :mod:`accel.program` compiles i
 this network (what ``accel compile`` generates).  Parameter memories and descriptors
 are always fitted.  Leakage: every SRAM macro's standby power (CACTI) over the
 layer's cycles; logic leakage has no sourced figure and is not modelled.
-
-``read_enables="gated"`` prices a variant the RTL does not build: the weight banks
-read only on ACC ops that carry a spike and the parameter banks only on FINISH and
-FIRE ops (what gating the enables would save).
 """
 
 from __future__ import annotations
@@ -54,7 +51,6 @@ from .baselines import Hierarchy
 from .errors import EnergyError
 
 SIZINGS = ("config", "fitted")
-READ_ENABLES = ("as_built", "gated")
 DESCRIPTION = "bit-serial SNN (this work), the built accelerator"
 
 
@@ -62,11 +58,9 @@ def _bytes(bits: int) -> int:
     return max(1, -(-int(bits) // 8))
 
 
-def _check(sizing: str, read_enables: str) -> None:
+def _check(sizing: str) -> None:
     if sizing not in SIZINGS:
         raise EnergyError(f"built accelerator: sizing must be one of {SIZINGS}, not {sizing!r}")
-    if read_enables not in READ_ENABLES:
-        raise EnergyError(f"built accelerator: read_enables must be one of {READ_ENABLES}, not {read_enables!r}")
 
 
 def weight_banks(stats, sizing: str = "config") -> list[tuple[int, int]]:
@@ -84,7 +78,7 @@ def weight_banks(stats, sizing: str = "config") -> list[tuple[int, int]]:
 
 def machine_memories(stats, sizing: str = "config") -> tuple[Memory, ...]:
     """The built machine's memories (see the module docstring)."""
-    _check(sizing, "as_built")
+    _check(sizing)
     p, cfg = stats.plan, stats.config
     R, C, A, K = p.rows, p.cols, p.acc_width, p.scan
     wword = p.lanes * p.weight_width
@@ -109,9 +103,9 @@ def _tensor_memory(t) -> str:
     return "image" if t.image else f"spikes_{t.name}"
 
 
-def built_activity(stats, sizing: str = "config", read_enables: str = "as_built") -> Activity:
+def built_activity(stats, sizing: str = "config") -> Activity:
     """The activity of the built machine on the images of ``stats`` (an :class:`accel.model.NetworkStats`)."""
-    _check(sizing, read_enables)
+    _check(sizing)
     p, cfg = stats.plan, stats.config
     R, C, A = p.rows, p.cols, p.acc_width
     wword = p.lanes * p.weight_width
@@ -126,17 +120,12 @@ def built_activity(stats, sizing: str = "config", read_enables: str = "as_built"
                Op("bias", "int_add", A, R * C * c.finish), Op("fire", "int_add", A, R * C * c.fire)]
         if max_pad:
             ops.append(Op("bias", "barrel_shift", A, R * C * c.finish))
-        if read_enables == "as_built":
-            per_bank = 2 * c.cycles  # both halves of a bank, every cycle
-            param_reads = a["param_reads"]
-        else:
-            per_bank = 2 * c.events
-            param_reads = R * (c.finish + c.fire)
+        per_bank = a["weight_reads"] // R  # both halves of a bank on every ACC op that carries a spike
         traffic = [Traffic(m.name, "read", per_bank * (m.count // 2) * wword, "weights") for m in wgroups]
         if c.weight_beats:
             traffic += [Traffic("dram", "read", c.weight_beats * wword, "offchip"),
                         Traffic(wgroups[0].name, "write", c.weight_beats * wword, "offchip")]
-        traffic += [Traffic("params", "read", param_reads * C * A, "params"),
+        traffic += [Traffic("params", "read", a["param_reads"] * C * A, "params"),
                     Traffic("descriptors", "read", a["descriptor_reads"] * stats.descriptor_bits, "params")]
         for tid, words in a["spike_reads"].items():
             t = p.tensors[tid]
@@ -155,18 +144,16 @@ def built_activity(stats, sizing: str = "config", read_enables: str = "as_built"
                                     ls.ops["synaptic_ops"], R * C * c.acc))
     what = "weights resident" if stats.weights_resident else \
         f"weights streamed from DRAM every image ({stats.wplan.regions} region(s))"
-    note = (f"{R}x{C} PEs, K = {p.scan}, {sizing} memory sizes, {what}; read enables "
-            + ("as built (weight and parameter banks read every cycle)" if read_enables == "as_built" else
-               "gated (not built: weights read on spike-carrying ACC ops, parameters on FINISH and FIRE)"))
-    return Activity("built" if read_enables == "as_built" else "built_gated", DESCRIPTION, stats.images, R * C,
-                    float(cfg.clock_mhz), mems, tuple(layers), note)
+    note = (f"{R}x{C} PEs, K = {p.scan}, {sizing} memory sizes, {what}; weights read on spike-carrying ACC ops, "
+            "parameters on FINISH and FIRE")
+    return Activity("built", DESCRIPTION, stats.images, R * C, float(cfg.clock_mhz), mems, tuple(layers), note)
 
 
 def hierarchy(stats, sizing: str = "config") -> Hierarchy:
     """The generic hierarchy of :mod:`energy.baselines` with the built machine's PE count and memories:
     the same weight and spike/activation SRAM capacities (``fitted``: each method's memories fitted to
     its own weights and maps), the same clock and off-chip bandwidth."""
-    _check(sizing, "as_built")
+    _check(sizing)
     cfg = stats.config
     return Hierarchy(pes=stats.config.pes, weight_sram_bytes=max(1, int(cfg.weight_sram_kib * 1024)),
                      act_sram_bytes=max(1, int(cfg.spike_sram_kib * 1024)), clock_mhz=float(cfg.clock_mhz),

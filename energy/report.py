@@ -6,7 +6,6 @@ same tables:
 * **the built accelerator** (the headline): the machine ``rtl.top.Accelerator``
   generates for the network on an ``R x C`` array, from the cycle model's counters
   (:mod:`accel.model`, exact to the RTL) turned into activity by :mod:`energy.built`;
-* the same machine with **gated read enables** (not built; what the gating would save);
 * **the ideal event-driven lower bound** (``ours_ideal`` of :mod:`energy.baselines`:
   one add and one weight read per input spike per connected synapse, the old
   trace-only count);
@@ -113,7 +112,6 @@ class EnergyReport:
     trace_activity: tuple[counts.LayerActivity, ...]
     activity: Activity  # the built machine's (what --export-accelergy writes)
     built: PricedActivity
-    gated: PricedActivity
     ideal: PricedActivity
     baselines: tuple[PricedActivity, ...]
     horner_barrel_pj: float  # the built machine's Horner shifts priced as barrel shifters (total)
@@ -121,7 +119,7 @@ class EnergyReport:
 
     @property
     def methods(self) -> tuple[PricedActivity, ...]:
-        return (self.built, self.gated, self.ideal) + self.baselines
+        return (self.built, self.ideal) + self.baselines
 
     def method(self, name: str) -> PricedActivity:
         for m in self.methods:
@@ -188,7 +186,6 @@ def energy_report(inet: IntNetwork, res: SimResult, stats, costs: CostTable | No
     acts = counts.activity(inet, res)
     built_act = built_activity(stats, sizing)
     built = price(built_act, costs, mem)
-    gated = price(built_activity(stats, sizing, "gated"), costs, mem)
     others = baseline_activities(inet, res, hierarchy(stats, sizing), rate_steps=rate_T)
     ideal = price(others.pop("ours_ideal"), costs, mem)
     base = tuple(price(others[m], costs, mem) for m in BASELINES)
@@ -200,7 +197,7 @@ def energy_report(inet: IntNetwork, res: SimResult, stats, costs: CostTable | No
         model_name=inet.name, model_hash=inet.model_hash, images=N, B=inet.bits, T=res.T,
         bitplanes=inet.bitplanes, weight_bits=inet.weight_bits, machine=info,
         costs_name=costs.name, costs_path=costs.path, memtable_name=mem.name, memtable_path=mem.path,
-        trace_activity=acts, activity=built_act, built=built, gated=gated, ideal=ideal, baselines=base,
+        trace_activity=acts, activity=built_act, built=built, ideal=ideal, baselines=base,
         horner_barrel_pj=horner_as_barrel_pj(built_act, mem), area=machine_area(built_act, mem, stats),
     )
 

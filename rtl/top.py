@@ -13,7 +13,9 @@ Pipeline (one op per cycle, in order, no bubbles inside a layer)::
         bit; a unit with no set bit issues one that adds zero), then FINISH,
         READOUT (last layer), FIRE x T (hidden layers)
     S1  address generator: weight element address per bank, lane kernel column,
-        parameter word, spike write address per bank
+        parameter word, spike write address per bank; the weight banks' read
+        enables only on an ACC op that carries a spike, the parameter banks'
+        only on FINISH and FIRE (``weight_ren``, ``param_ren``)
     S2  the PE array (rtl.array.PEArray: the bank's unaligned weight window,
         lane selection, parameter lanes, the R x C LeanPEs), spike write-back
         (one word per bank, bit enables), the logits beat
@@ -780,13 +782,21 @@ class Accelerator(wiring.Component):
         m.d.comb += eoff.eq(op1.g * tm.gstride + op1.cw * tm.cistride + op1.row * tm.kystride
                             + Mux(tm.conv, 0, px * C))
         ev = (op1.kind == OpKind.ACC) & op1.ev & dx_ok
+        # read enables follow the events: a weight bank (both halves) reads on an ACC op that carries a
+        # spike, a parameter bank on FINISH and FIRE; a port not enabled holds its last word, which the
+        # PEs do not take (lv is low on an ACC op without a spike, no other op adds a weight or parameter)
+        wren = Signal(2 * R, name="weight_ren")
+        pren = Signal(R, name="param_ren")
+        wgate = go & (op1.kind == OpKind.ACC) & op1.ev
+        pgate = go & ((op1.kind == OpKind.FINISH) | (op1.kind == OpKind.FIRE))
+        m.d.comb += [wren.eq(Mux(wgate, (1 << (2 * R)) - 1, 0)), pren.eq(Mux(pgate, (1 << R) - 1, 0))]
         for r in range(R):
             e = Signal(40, name=f"e{r}")
             a = Signal(40, name=f"a{r}")
             m.d.comb += [e.eq(tm.wbase[r] + eoff), a.eq(e >> lV),
                          nxt.par[r].eq(a[0]), nxt.off[r].eq(e[:lV] if lV else 0),
                          wrd[r][0].addr.eq((a + 1) >> 1), wrd[r][1].addr.eq(a >> 1),
-                         wrd[r][0].en.eq(go), wrd[r][1].en.eq(go),
+                         wrd[r][0].en.eq(wren[2 * r]), wrd[r][1].en.eq(wren[2 * r + 1]),
                          nxt.rv[r].eq(op1.g * R + r < desc.OV)]
         kx_prev = None
         for c in range(C):
@@ -801,7 +811,7 @@ class Accelerator(wiring.Component):
         slot = Mux(op1.kind == OpKind.FIRE, op1.t, 0)
         paddr = desc.pbase + Mux(desc.flat, op1.g, op1.gq) * desc.pslots + slot
         for r in range(R):
-            m.d.comb += [prd[r].addr.eq(paddr), prd[r].en.eq(go)]
+            m.d.comb += [prd[r].addr.eq(paddr), prd[r].en.eq(pren[r])]
         # spike write-back: bank b takes row (b - g*R) mod K, channel g*R + row
         gR = Signal(op1.g.shape().width + _w(R), name="gR")
         m.d.comb += gR.eq(op1.g * R)

@@ -175,7 +175,8 @@ def _padded():
 def test_activity_counted_in_the_rtl_equals_the_model(request, tmp_path, simulator, shape, kind):
     """A monitor counts, cycle by cycle inside the generated Verilog, the ops the PE array executes by kind,
     the ACC ops carrying a spike, the scan units read per tensor, the spike words and bits written, the cycles
-    the pipeline advances (every weight and parameter bank's read enable): each equals the cycle model's."""
+    the pipeline advances, the words the weight and parameter banks read (their read enables, port by port):
+    each equals the cycle model's."""
     if kind == "bundled3":
         inet, x, T = network("bundled")
         from golden.datasets import digits_test
@@ -198,7 +199,12 @@ def test_activity_counted_in_the_rtl_equals_the_model(request, tmp_path, simulat
                    for m in check_activity(prog, exp, run.observation)), field
     exp = dataclasses.replace(run.expected, counters=[dataclasses.replace(c) for c in run.expected.counters])
     exp.counters[0].cycles += 1
-    assert any(m.startswith("ACTIVITY weight_reads") for m in check_activity(prog, exp, run.observation))
+    assert any(m.startswith("ACTIVITY cycles") for m in check_activity(prog, exp, run.observation))
+    # one bank port read once more (or once less) than the model says is reported
+    for key in ("weight_reads", "param_reads"):
+        for d in (1, -1):
+            obs = dataclasses.replace(run.observation, activity={**act, key: act[key] + d})
+            assert any(m.startswith(f"ACTIVITY {key}") for m in check_activity(prog, run.expected, obs)), key
 
 
 def test_stalls_are_the_only_extra_cycles(request, tmp_path, simulator):

@@ -96,9 +96,10 @@ def test_one_image_by_hand():
     assert (c.acc, c.events, c.load, c.shift, c.finish, c.readout, c.fire) == (8, 6, 1, 3, 1, 1, 0)
     # 8 units (two rows of four planes), each a word from the image's one bank (channel 0)
     assert layer.activity["spike_reads"] == {0: 8}
-    # both halves of the one weight bank and the one parameter bank are read on every cycle
-    assert layer.activity["weight_reads"] == 2 * stats.image_cycles[0]
-    assert layer.activity["param_reads"] == stats.image_cycles[0]
+    # both halves of the one weight bank are read on the 6 ACC ops with a set bit (not on the 2 zero ops,
+    # FINISH or READOUT); the one parameter bank on FINISH only
+    assert layer.activity["weight_reads"] == 2 * 6
+    assert layer.activity["param_reads"] == 1
     assert layer.activity["membrane_writes"] == 2 * (8 + 1) and layer.activity["membrane_reads"] == 2 * (8 + 1 + 1)
 
 

@@ -17,11 +17,13 @@ budget and records why.
 
 :class:`ActivityMonitor` counts, over every image's cycles, what the machine's
 internal enables do (the ops the PE array executes by kind and layer, the ACC
-ops that carry a spike, the cycles the pipeline advances, the scan units read
-and from which tensor, the spike writes, image rows, logits and weight beats),
-read from named signals of the generated Verilog (``go``, ``read``, ``pe_op``,
-``layer``, ``op1``, ``op2``, ``meta.src``): the checker compares them with the
-cycle model's counters (:func:`snnbits.cosim.expect.check_activity`).
+ops that carry a spike, the cycles the pipeline advances, the weight and
+parameter bank words read, the scan units read and from which tensor, the spike
+writes, image rows, logits and weight beats), read from named signals of the
+generated Verilog (``go``, ``read``, ``pe_op``, ``layer``, ``op1``, ``op2``,
+``meta.src``, and the bank read enables ``weight_ren`` and ``param_ren``, one bit
+per memory read port): the checker compares them with the cycle model's counters
+(:func:`snnbits.cosim.expect.check_activity`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class ActivityMonitor:
         self.meta_src = dut["\\meta.src "]  # a Verilog escaped identifier (a field of the meta register)
         self.pending = None  # (layer) of a unit read last cycle: its tensor is in meta.src now
         self.go = 0
+        self.weight_reads = self.param_reads = 0  # read enables high, summed over the bank read ports
         self.ops: dict = {}  # "layer:kind:acc" -> ops executed
         self.pe_ops: dict = {}  # layer -> cycles the PEs add (pe_op != NOP)
         self.events: dict = {}  # layer -> ACC ops with a set bit
@@ -70,6 +73,8 @@ class ActivityMonitor:
         if self.pending is not None:
             self._inc(self.unit_reads, f"{self.pending}:{int(self.meta_src.value)}")
             self.pending = None
+        self.weight_reads += bin(int(d.weight_ren.value)).count("1")
+        self.param_reads += bin(int(d.param_ren.value)).count("1")
         if not go:
             return
         self.go += 1
@@ -97,7 +102,8 @@ class ActivityMonitor:
         return {"go": self.go, "ops": self.ops, "pe_ops": {str(k): v for k, v in self.pe_ops.items()},
                 "events": {str(k): v for k, v in self.events.items()}, "unit_reads": self.unit_reads,
                 "writes": {str(k): v for k, v in self.writes.items()}, "rows": self.rows, "logits": self.logits,
-                "weight_beats": self.weight_beats}
+                "weight_beats": self.weight_beats, "weight_reads": self.weight_reads,
+                "param_reads": self.param_reads}
 
 
 class AccelTB:

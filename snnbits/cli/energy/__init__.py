@@ -39,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="energy per image of the built accelerator, the ideal event-driven bound and every baseline",
         description=(
             "Run the accelerator's cycle model (exact to the RTL) on the images of TRACE and price what the "
-            "built machine does: every PE's add on every op (zero lanes included), every weight and parameter "
-            "bank read (every cycle, as the RTL enables them), spike memory reads and writes, membrane "
-            "flip-flops, off-chip weights, SRAM leakage; each memory at its capacity and width "
-            "(energy/memory_45nm.toml). Beside it: the same machine with gated read enables (not built), the "
+            "built machine does: every PE's add on every op (zero lanes included), every weight bank read "
+            "(on ACC ops that carry a spike) and parameter bank read (on FINISH and FIRE ops), as the RTL "
+            "enables them, spike memory reads and writes, membrane flip-flops, off-chip weights, SRAM leakage; "
+            "each memory at its capacity and width (energy/memory_45nm.toml). Beside it: the "
             "ideal event-driven lower bound (one add and one weight read per spike per synapse), and the "
             "baselines on the same PE count and memories: dense and zero-skipping quantized ANNs, Stripes-like "
             "and Pragmatic-style bit-serial ANNs, INT8 and FP32 ANNs, the rate-coded QCFS SNN. Energies are nJ "
