@@ -35,9 +35,15 @@ def _header(fp, src: str) -> tuple[tuple[int, ...], np.dtype]:
 
 def input_shape(path) -> tuple[int, ...]:
     """Shape of the pixel codes in ``path`` (``.npy``, or ``.npz`` member ``x``), from the header alone."""
+    from golden.npzio import open_regular
+
     src = str(path)
+
+    def fail(msg):
+        raise GoldenError(f"input file {src}: {msg}")
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, fail) as f:
             head = f.read(4)
             f.seek(0)
             if head.startswith(b"PK"):

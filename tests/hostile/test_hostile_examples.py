@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
+import threading
 import warnings
 import zipfile
 import zlib
@@ -26,6 +28,8 @@ from golden.convert import MAX_FOLDED, convert
 from golden.errors import GoldenError
 from golden.random import random_inputs, random_network
 from golden.simulate import simulate
+from snnbits.cli.inputs import input_shape
+from snnbits.errors import SnnbitsError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -462,3 +466,37 @@ def test_limits_are_documented():
                         ("golden.ir.MAX_NODES", ir.MAX_NODES), ("golden.ir.MAX_ELEMENTS", ir.MAX_ELEMENTS),
                         ("golden.ir.MAX_BITS", ir.MAX_BITS), ("golden.convert.MAX_FOLDED", MAX_FOLDED)]:
         assert f"`{name}` = {value}" in doc, name
+
+
+def _special_files(tmp_path) -> dict[str, Path]:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    return {"a FIFO (named pipe)": fifo, "a character device": Path("/dev/zero"), "a folder": tmp_path}
+
+
+@pytest.mark.parametrize("loader", [ir.load, trace.load, datasets.load_images, datasets.load_split,
+                                    lambda p: npzio.read_npy(p, "input"), input_shape],
+                         ids=["model", "trace", "images", "data", "npy", "input-shape"])
+def test_devices_fifos_and_folders_are_refused_unopened(tmp_path, loader):
+    """Reading /dev/zero as an .npz never ended (it took all memory); opening a FIFO with no writer
+    blocks forever.  Every .npz/.npy loader refuses what is not a regular file, before opening it."""
+    for kind, path in _special_files(tmp_path).items():
+        outcome = []
+
+        def load():
+            try:
+                loader(path)
+            except SnnbitsError as e:
+                outcome.append(str(e))
+            except BaseException as e:  # reported below
+                outcome.append(e)
+
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        t.join(10)
+        if t.is_alive() and kind.startswith("a FIFO"):
+            with open(path, "wb"):  # release the blocked reader
+                pass
+            t.join(10)
+        assert outcome and isinstance(outcome[0], str), (kind, outcome or "still reading after 10 s")
+        assert f"{path}: is {kind}, not a file" in outcome[0]
