@@ -110,3 +110,21 @@ def test_cli_refuses_to_replace_a_foreign_folder(tmp_path, capsys):
     (out / "notes.txt").write_text("keep me\n")
     assert main(["compile", "--random", "1", "--out", str(out)]) == 2
     assert (out / "notes.txt").read_text() == "keep me\n"
+
+
+def test_cli_compiles_at_the_width_weight_bits_auto_picks(tmp_path, capsys):
+    """--weight-bits auto used to fail in convert ('weight_bits must be an integer'): the compiled
+    machine now stores the width auto_weight_bits picks on the calibration images."""
+    from golden import datasets, ir
+    from golden.fidelity import auto_weight_bits
+    from golden.models import DEFAULT_MODEL
+    from snnbits.cli.accel import main
+
+    x = datasets.digits_test().x[:8]
+    np.save(tmp_path / "cal.npy", x)
+    want = auto_weight_bits(ir.load(DEFAULT_MODEL), x, 0.9, bitplanes=True).weight_bits
+    out = tmp_path / "compiled"
+    assert main(["compile", "--weight-bits", "auto", "--match", "0.9", "--calibration", str(tmp_path / "cal.npy"),
+                 "--random", "1", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert f"--weight-bits auto: {want} bits" in capsys.readouterr().out
+    assert json.loads((out / "manifest.json").read_text())["hardware"]["weight_width"] == want != 8

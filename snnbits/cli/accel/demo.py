@@ -34,7 +34,7 @@ import numpy as np
 
 from accel.config import DEFAULT_CONFIG
 from snnbits.cli.args import (MAX_ARRAY_DIM, MODEL_HELP, add_weight_options, auto_summary, check_weight_options, int_in,
-                              int_list_in, model_path)
+                              int_list_in, model_path, path_arg)
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.output import building, check_folder
 from snnbits.cli.ui import console, esc, plot_text, progress
@@ -59,7 +59,7 @@ def register(sub) -> None:
     )
     p.add_argument("model", nargs="?", default=None, metavar="MODEL",
                    help=MODEL_HELP + "; its input must match the digits data")
-    p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
+    p.add_argument("--out", type=path_arg, default=Path("demo-out"), metavar="DIR",
                    help=f"output folder (default: ./demo-out), swapped in when the run completes; an existing "
                         f"folder is replaced only if an earlier demo made it (it holds {MARKER}) or it is empty; "
                         "missing parent folders are created")

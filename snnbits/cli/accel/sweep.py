@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from rich.table import Table
 
 from accel.errors import AccelError
 from accel.sweep import CLUSTER_TIMEOUT_S
-from snnbits.cli.args import (MAX_ARRAY_DIM, MAX_SHAPES, cluster_address, int_in, int_list_in, model_path,
+from snnbits.cli.args import (MAX_ARRAY_DIM, MAX_SHAPES, cluster_address, int_in, int_list_in, model_path, path_arg,
                               positive_float)
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.output import FILE_HELP, check_distinct, check_file, writing
@@ -37,10 +36,10 @@ def register(sub) -> None:
                         "shapes (rows x cols) per sweep")
     p.add_argument("--cols", type=int_list_in(1, MAX_ARRAY_DIM), default=[1, 2, 4, 8, 16], metavar="C,C,...",
                    help=f"PE columns to try, each 1..{MAX_ARRAY_DIM} (default: 1,2,4,8,16)")
-    p.add_argument("--config", type=Path, metavar="FILE",
+    p.add_argument("--config", type=path_arg, metavar="FILE",
                    help="accelerator TOML (default: the bundled accel/configs/default.toml); rows/cols are swept")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--trace", type=Path, metavar="FILE", help="trace written by 'accel run' from MODEL")
+    g.add_argument("--trace", type=path_arg, metavar="FILE", help="trace written by 'accel run' from MODEL")
     add_image_options(p, random_default="; the default, with N = 4", group=g)
     p.add_argument("--clock-mhz", type=positive_float(1e6), default=None, metavar="MHZ",
                    help="clock for latency, 0 < MHZ <= 1e6 (default: the config's [clock] mhz)")
@@ -49,17 +48,17 @@ def register(sub) -> None:
     p.add_argument("--cluster", type=cluster_address, metavar="ADDRESS",
                    help="run on a Dask scheduler (tcp://host:8786) or Ray (ray://host:10001) instead (optional extras); "
                         f"a scheduler that does not answer within {CLUSTER_TIMEOUT_S} s is an error")
-    p.add_argument("--costs", type=Path, default=None, metavar="FILE",
+    p.add_argument("--costs", type=path_arg, default=None, metavar="FILE",
                    help="per-operation cost table for the energy column (.toml or an Accelergy ERT .yaml; default: "
                         "the bundled 45 nm table; see energy report)")
-    p.add_argument("--memory-table", type=Path, default=None, metavar="FILE",
+    p.add_argument("--memory-table", type=path_arg, default=None, metavar="FILE",
                    help="memory and logic cost table (default: the bundled energy/memory_45nm.toml)")
     p.add_argument("--sizing", choices=("config", "fitted"), default="config",
                    help="memory sizes priced: the configuration's (default) or fitted to the network")
     p.add_argument("--no-energy", action="store_true", help="leave out the energy and the area per configuration")
-    p.add_argument("--csv", type=Path, metavar="FILE", help=f"write every point as CSV ({FILE_HELP})")
-    p.add_argument("--json", type=Path, metavar="FILE", help=f"write every point as JSON ({FILE_HELP})")
-    p.add_argument("--plot", type=Path, metavar="PNG",
+    p.add_argument("--csv", type=path_arg, metavar="FILE", help=f"write every point as CSV ({FILE_HELP})")
+    p.add_argument("--json", type=path_arg, metavar="FILE", help=f"write every point as JSON ({FILE_HELP})")
+    p.add_argument("--plot", type=path_arg, metavar="PNG",
                    help=f"plot cycles against PEs with the Pareto front (needs matplotlib; {FILE_HELP})")
     p.set_defaults(func=run)
 
