@@ -324,3 +324,32 @@ def test_names_with_mathtext_do_not_break_the_plots(tmp_path):
         assert p.returncode == 0 and "Traceback" not in p.stderr, (argv, p.stderr)
     for png in ("a.png", "e.png", "s.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _subcommands():
+    import argparse
+
+    from snnbits.cli.accel import build_parser as accel_parser
+    from snnbits.cli.energy import build_parser as energy_parser
+
+    for top in (accel_parser(), energy_parser()):
+        sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+        yield from ((f"{top.prog} {name}", p) for name, p in sub.choices.items())
+
+
+@pytest.mark.parametrize("name, parser", list(_subcommands()), ids=lambda v: v if isinstance(v, str) else "")
+def test_help_has_an_example_and_every_option_says_what_it_does_and_its_default(name, parser):
+    """Every subcommand's --help ends with an example; every option has a help text, and one that
+    takes a value with a default names the default."""
+    import argparse
+
+    assert "Example: " in (parser.epilog or ""), f"{name}: no example in --help"
+    for a in parser._actions:
+        if isinstance(a, argparse._HelpAction):
+            continue
+        what = f"{name} {'/'.join(a.option_strings) or a.metavar}"
+        assert a.help and a.help != argparse.SUPPRESS and len(a.help) >= 20, f"{what}: no help text"
+        takes_value = not isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction,
+                                         argparse._StoreConstAction))
+        if a.option_strings and takes_value and not a.required and a.default is not None:
+            assert "default" in a.help, f"{what}: the help does not name the default ({a.default!r})"

@@ -25,6 +25,8 @@ def register(subparsers) -> None:
         description="Evaluate MODEL (default: the bundled digits model) on the 360-image digits test "
                     "split: float QCFS ANN, integer ANN, bit-serial SNN for T = 1..B, the rate-coded "
                     "QCFS baseline, the Table 4 ablation and the spiking activity per layer.",
+        epilog="Example: accel accuracy --json acc.json --plot acc.png   |   "
+               "accel accuracy my_model.npz --weight-bits auto --rate-T 4 16",
     )
     p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
     add_weight_options(p, calibration="the digits test split")

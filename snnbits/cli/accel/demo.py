@@ -55,6 +55,7 @@ def register(sub) -> None:
         description=__doc__.split("\n\n", 1)[1].split("Everything lands")[0].strip()
         + "\n\nOutputs (in OUT): summary.md, widths.json, accuracy.json/.png, trace.npz, energy.json/.csv/.png, "
         "sweep.csv/.json/.png, cosim.json.",
+        epilog="Example: accel demo --out demo-out   |   accel demo --weight-bits auto --cosim-images 0 --no-plots",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", default=None, metavar="MODEL",

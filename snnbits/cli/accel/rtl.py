@@ -22,6 +22,7 @@ def register(subparsers) -> None:
         help="generate Verilog of the neuron PEs",
         description="Generate Verilog of the neuron processing elements (NeuronPE and its "
                     "Accumulator, Comparator, Reset, Shifter) into OUT.",
+        epilog="Example: accel rtl --out build/rtl   |   accel rtl --out build/rtl8 --bits 8 --acc-width 32",
     )
     p.add_argument("--out", required=True, type=path_arg, metavar="DIR",
                    help=f"output folder, built aside and swapped in when complete; an existing folder is replaced "
