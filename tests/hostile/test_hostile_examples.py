@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import os
 import subprocess
 import sys
@@ -500,3 +501,20 @@ def test_devices_fifos_and_folders_are_refused_unopened(tmp_path, loader):
             t.join(10)
         assert outcome and isinstance(outcome[0], str), (kind, outcome or "still reading after 10 s")
         assert f"{path}: is {kind}, not a file" in outcome[0]
+
+
+@pytest.mark.parametrize("line, value, field", [("node_nm = 45", "1000", "node_nm = 1000"),
+                                                ("node_nm = 45", "5e-324", "node_nm = 4.94066e-324"),
+                                                ("node_nm = 40", "3", "[register] node_nm = 3")])
+def test_memory_table_nodes_outside_the_scaling_name_the_file_and_field(tmp_path, line, value, field):
+    """A node the schema allowed but the technology scaling does not cover used to fail with
+    'technology scaling: node ... is outside 7..130 nm', naming no file and no field."""
+    from energy.errors import EnergyError
+    from energy.memtable import DEFAULT_MEMORY_TABLE, load_memory_table
+
+    text = DEFAULT_MEMORY_TABLE.read_text()
+    assert f"\n{line}\n" in text
+    path = tmp_path / "mem.toml"
+    path.write_text(text.replace(f"\n{line}\n", f"\n{line.split('=')[0]}= {value}\n", 1))
+    with pytest.raises(EnergyError, match=re.escape(f"memory table {path}: {field}: ") + ".*covers 7..130 nm"):
+        load_memory_table(path)
