@@ -128,3 +128,23 @@ def test_cli_compiles_at_the_width_weight_bits_auto_picks(tmp_path, capsys):
                  "--random", "1", "--out", str(out)]) == 0, capsys.readouterr().err
     assert f"--weight-bits auto: {want} bits" in capsys.readouterr().out
     assert json.loads((out / "manifest.json").read_text())["hardware"]["weight_width"] == want != 8
+
+
+def test_cli_array_defaults_to_the_configuration_s(tmp_path, capsys):
+    """--config default.toml (8x8) used to compile a 4x4 machine without a word; the configuration's
+    [array] is now the default, --array overrides it, and a shape compile cannot generate is refused."""
+    from accel.config import DEFAULT_CONFIG
+    from snnbits.cli.accel import main
+
+    def shape(*argv):
+        out = tmp_path / "c"
+        assert main(["compile", "--random", "1", *argv, "--out", str(out)]) == 0, capsys.readouterr().err
+        return json.loads((out / "manifest.json").read_text())["array"]
+
+    assert shape("--config", str(DEFAULT_CONFIG)) == [8, 8]
+    assert shape("--config", str(DEFAULT_CONFIG), "--array", "2x3") == [2, 3]
+    assert shape() == [4, 4]
+    big = tmp_path / "big.toml"
+    big.write_text(DEFAULT_CONFIG.read_text().replace("rows = 8", "rows = 128", 1))
+    assert main(["compile", "--random", "1", "--config", str(big), "--out", str(tmp_path / "d")]) == 2
+    assert f"config {big}: [array] rows = 128, cols = 8; accel compile generates 1..64" in capsys.readouterr().err

@@ -25,6 +25,18 @@ def array_shape(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def _shape(args, cfg) -> tuple[int, int]:
+    """--array, else the configuration's [array] (which must be one accel compile generates), else 4x4."""
+    if args.array is not None:
+        return args.array
+    if cfg is None:
+        return 4, 4
+    if not (1 <= cfg.rows <= MAX_DIM and 1 <= cfg.cols <= MAX_DIM):
+        raise UsageError(f"config {args.config}: [array] rows = {cfg.rows}, cols = {cfg.cols}; accel compile "
+                         f"generates 1..{MAX_DIM} rows and columns: give --array RxC")
+    return cfg.rows, cfg.cols
+
+
 def register(sub) -> None:
     from .run import add_image_options, add_model_options
 
@@ -43,11 +55,13 @@ def register(sub) -> None:
                "accel compile my_model.npz --array 8x8 --config accel/configs/small.toml --random 1 --out out",
     )
     add_model_options(p, hardware=True)
-    p.add_argument("--array", type=array_shape, default=(4, 4), metavar="RxC",
-                   help=f"PE rows x columns, each 1..{MAX_DIM} (default: 4x4)")
+    p.add_argument("--array", type=array_shape, default=None, metavar="RxC",
+                   help=f"PE rows x columns, each 1..{MAX_DIM} (default: the --config file's [array], else 4x4)")
     p.add_argument("--config", type=path_arg, metavar="FILE",
-                   help="accelerator TOML whose [memory] weight_sram_kib and offchip_bits_per_cycle decide whether "
-                        "the weights are resident or streamed (default: resident)")
+                   help="accelerator TOML: its [array] rows and cols are the default --array, its [memory] "
+                        "weight_sram_kib and offchip_bits_per_cycle decide whether the weights are resident or "
+                        "streamed; the datapath widths are derived from the network, not from [pe] (default: "
+                        "none: 4x4, weights resident)")
     add_image_options(p, random_default="; the default, with N = 1")
     p.add_argument("--out", required=True, type=path_arg, metavar="DIR",
                    help=f"output folder, built aside and swapped in when complete; an existing folder is replaced "
@@ -75,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     inet, auto, calibrated_on = convert_model(args, net, probe, default=(x, source))
     if auto is not None:
         console.print(esc(auto_summary(auto, calibrated_on)))
-    rows, cols = args.array
+    rows, cols = _shape(args, cfg)
     try:
         with building(args.out, "--out", MARKER) as tmp:
             compile_network(inet, rows, cols, tmp, pixels=x, T=args.steps, config=cfg)
