@@ -353,3 +353,18 @@ def test_help_has_an_example_and_every_option_says_what_it_does_and_its_default(
                                          argparse._StoreConstAction))
         if a.option_strings and takes_value and not a.required and a.default is not None:
             assert "default" in a.help, f"{what}: the help does not name the default ({a.default!r})"
+
+
+@pytest.mark.parametrize("content", ["bool", "complex", "missing", "text"])
+@pytest.mark.parametrize("command", [["run", "--random", "1", "--out", "t.npz"], ["compile", "--out", "c"],
+                                     ["sweep", "--random", "1", "--rows", "1", "--cols", "1"]])
+def test_a_bad_calibration_file_is_named_as_such(tmp_path, monkeypatch, capsys, command, content):
+    """Errors about the --calibration file used to call it 'input file', the name of --input."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "cal.npy"
+    if content == "text":
+        path.write_text("hello")
+    elif content != "missing":
+        np.save(path, np.zeros((2, 1, 8, 8), bool if content == "bool" else complex))
+    argv = [*command, "--weight-bits", "auto", "--calibration", str(path)]
+    assert_user_error_in_process(*run_main(accel_main, argv, capsys), f"error: calibration file {path}: ")

@@ -307,7 +307,7 @@ def calibration_images(args, probe, default=None, net=None) -> tuple[np.ndarray,
             raise UsageError("--weight-bits auto: give calibration images with --calibration FILE")
         return default
     src = f"calibration file {args.calibration}"
-    shape = input_shape(args.calibration)
+    shape = input_shape(args.calibration, "calibration")
     if len(shape) != len(probe.input.shape) + 1 or shape[1:] != probe.input.shape:
         raise UsageError(f"{src}: shape {shape} does not match (N,) + {probe.input.shape} expected by model "
                          f"{probe.name!r}")
@@ -317,7 +317,7 @@ def calibration_images(args, probe, default=None, net=None) -> tuple[np.ndarray,
                           f"{src}")
     if net is not None:
         check_fidelity_size(args, net, probe, shape[0], src)
-    x, _ = load_inputs(args.calibration)
+    x, _ = load_inputs(args.calibration, "calibration")
     return check_input(probe, x, source=src), f"file {args.calibration}"
 
 
