@@ -67,16 +67,17 @@ def int_list_in(lo: int, hi: int):
     return parse
 
 
-def positive_float(hi: float | None = None):
-    """argparse type: a finite number > 0 (and <= ``hi``)."""
+def positive_float(hi: float | None = None, lo: float | None = None):
+    """argparse type: a finite number > 0 (and >= ``lo``, <= ``hi``)."""
 
     def parse(text: str) -> float:
         try:
             v = float(text)
         except ValueError:
             v = math.nan
-        if not (math.isfinite(v) and v > 0 and (hi is None or v <= hi)):
-            raise argparse.ArgumentTypeError(f"must be a finite number > 0{f' and <= {hi:g}' if hi else ''}, "
+        if not (math.isfinite(v) and v > 0 and (lo is None or v >= lo) and (hi is None or v <= hi)):
+            low = f">= {lo:g}" if lo else "> 0"
+            raise argparse.ArgumentTypeError(f"must be a finite number {low}{f' and <= {hi:g}' if hi else ''}, "
                                              f"not {text!r}")
         return v
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from rich.table import Table
@@ -41,8 +42,9 @@ def register(sub) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--trace", type=path_arg, metavar="FILE", help="trace written by 'accel run' from MODEL")
     add_image_options(p, random_default="; the default, with N = 4", group=g)
-    p.add_argument("--clock-mhz", type=positive_float(1e6), default=None, metavar="MHZ",
-                   help="clock for latency, 0 < MHZ <= 1e6 (default: the config's [clock] mhz)")
+    p.add_argument("--clock-mhz", type=positive_float(1e6, 1e-3), default=None, metavar="MHZ",
+                   help="clock for latency and leakage energy, 0.001 <= MHZ <= 1e6 (default: the config's [clock] "
+                        "mhz)")
     p.add_argument("--workers", type=int_in(1, 1024), default=None, metavar="N",
                    help="local processes, 1..1024 (default: all cores)")
     p.add_argument("--cluster", type=cluster_address, metavar="ADDRESS",
@@ -132,6 +134,12 @@ def run(args) -> int:
         points = sw.sweep(prof, cfg, shapes, workers=args.workers, cluster=args.cluster,
                           progress=lambda: bar.advance(task), **hooks)
     secs = time.perf_counter() - t0
+    for pt in points:
+        bad = {k: v for k, v in dataclasses.asdict(pt).items() if isinstance(v, float) and not math.isfinite(v)}
+        if bad:
+            raise UsageError(f"sweep: array {pt.rows}x{pt.cols}: {', '.join(f'{k} = {v}' for k, v in bad.items())}, "
+                             f"not finite numbers; at a clock of {cfg.clock_mhz:g} MHz (--clock-mhz or [clock] mhz "
+                             f"in config {cfg.source}) the latency and the leakage energy grow without bound")
 
     print_points(points, cfg, title=f"{esc(net.name)}: {esc(what)}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
     console.print(f"{len(points)} configurations in {secs:.2f} s ({len(points) / secs:.1f} configs/s)")
