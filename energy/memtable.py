@@ -288,7 +288,14 @@ def parse_memory_table(data: dict, src: str = "<dict>") -> MemoryTable:
     node = doc["node_nm"]
     sc = doc["scaling"]
     reg = doc["register"]
-    f = energy_scale(reg["node_nm"], node, sc["vdd"]) if "node_nm" in reg else 1.0
+    f = 1.0
+    if "node_nm" in reg and reg["node_nm"] != node:
+        lo, hi = _NODES_NM[-1], _NODES_NM[0]
+        for key, nm in (("[register] node_nm", reg["node_nm"]), ("node_nm", node)):
+            if not lo <= nm <= hi:
+                fail(f"{key} = {nm:g}: [register] is scaled from its node to the table's, and the scaling "
+                     f"({sc['rule']}) covers {lo}..{hi} nm")
+        f = energy_scale(reg["node_nm"], node, sc["vdd"])
     lg = doc["logic"]
     if len(lg["barrel_shift_bits"]) != len(lg["barrel_shift_pj"]):
         fail(f"[logic] barrel_shift_bits and barrel_shift_pj must have the same length, "
