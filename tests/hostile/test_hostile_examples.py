@@ -523,18 +523,18 @@ def test_memory_table_nodes_outside_the_scaling_name_the_file_and_field(tmp_path
 def test_a_subnormal_clock_is_refused_not_priced_as_infinity(trace_file, model_file, tmp_path, capsys):
     """[clock] mhz = 5e-324 passed the configuration's '> 0' and made the latency and the leakage
     energy infinite: 'energy report' printed 'inf nJ' and 'nanx', 'accel sweep --json' wrote Infinity,
-    both with exit code 0."""
+    both with exit code 0. The configuration now refuses clocks below 0.001 MHz on load."""
     from accel.config import DEFAULT_CONFIG
-    from energy.errors import EnergyError
+    from snnbits.errors import SnnbitsError
 
     cfg = tmp_path / "slow.toml"
     text = DEFAULT_CONFIG.read_text()
     assert "\nmhz = 200.0\n" in text
     cfg.write_text(text.replace("\nmhz = 200.0\n", "\nmhz = 5e-324\n"))
-    with pytest.raises(EnergyError, match=r"the leakage energy of built is inf pJ, not a finite number; .*"
-                                          + re.escape(f"[clock] mhz = 4.94066e-324 in config {cfg}")):
+    with pytest.raises(SnnbitsError, match=re.escape(f"config {cfg}: [clock] mhz must be a finite number in "
+                                                     "0.001..1000000, not 5e-324")):
         report_from_files(trace_file, model_file, config=cfg)
     out = tmp_path / "s.json"
     assert accel_main(["sweep", str(model_file), "--random", "1", "--rows", "1", "--cols", "1", "--config", str(cfg),
                        "--workers", "1", "--json", str(out)]) == 2
-    assert "latency_us = inf" in capsys.readouterr().err and not out.exists()
+    assert "[clock] mhz must be a finite number" in capsys.readouterr().err and not out.exists()
