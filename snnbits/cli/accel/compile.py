@@ -107,5 +107,7 @@ def run(args: argparse.Namespace) -> int:
                   + ", ".join(f"{k} {v:,} bits" for k, v in bits.items()))
     console.print(f"expected cycles of the {len(x)} test image(s) ({esc(source)}): "
                   + ", ".join(f"{c:,}" for c in m["expected_cycles"]["per_image"]))
-    console.print(f"simulate: cd {esc(printable(args.out))} && iverilog -g2005 -o sim tb_accel.v accel_top.v && vvp sim")
+    # a command to paste: never wrapped
+    console.print(f"simulate: cd {esc(printable(args.out))} && iverilog -g2005 -o sim tb_accel.v accel_top.v && vvp sim",
+                  soft_wrap=True)
     return 0
