@@ -54,6 +54,13 @@ BAD = [
     (["sweep", "--random", "1", "--calibration", "c.npy"], "--calibration c.npy: only used with --weight-bits auto"),
     (["accuracy", "--calibration", "c.npy"], "--calibration c.npy: only used with --weight-bits auto"),
     (["demo", "--calibration", "c.npy", "--out", "d"], "--calibration c.npy: only used with --weight-bits auto"),
+    # two files for one option: the second would silently replace the first
+    (["info", "--input", "a.npy", "--calibration", "b.npy"],
+     "--calibration b.npy: the images are already given (a.npy); give one file (--input or --calibration)"),
+    (["run", "--weight-bits", "auto", "--calibration", "a.npy", "--calibration", "b.npy", "--out", "t.npz"],
+     "--calibration b.npy: the images are already given (a.npy); give one file (see 'accel run --help')"),
+    # an unknown option is reported by the subcommand, whose --help lists what it takes
+    (["info", "--bogus"], "unrecognized arguments: --bogus (see 'accel info --help')"),
     # an empty name is not the current folder
     (["run", "--random", "2", "--out", ""], "argument --out: must be a file or folder name, not ''"),
     (["compile", "--out", ""], "argument --out: must be a file or folder name, not ''"),

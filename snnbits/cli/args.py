@@ -222,6 +222,18 @@ def fraction_arg(text: str) -> float:
 fraction_arg.__name__ = "fraction"
 
 
+class _GivenOnce(argparse.Action):
+    """An option with aliases (``--input``/``--calibration``) that may be given once: the second
+    file would silently replace the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(namespace, self.dest, None)
+        if before is not None:
+            names = f" ({' or '.join(self.option_strings)})" if len(self.option_strings) > 1 else ""
+            parser.error(f"{option_string} {values}: the images are already given ({before}); give one file{names}")
+        setattr(namespace, self.dest, values)
+
+
 def add_weight_options(p: argparse.ArgumentParser, calibration: str, calibration_names=("--calibration",),
                        calibration_help: str | None = None, *, term_shifts: bool = True) -> None:
     """``--weight-bits W|auto``, ``--match``, ``--term-shifts`` and the calibration file option.
@@ -241,6 +253,7 @@ def add_weight_options(p: argparse.ArgumentParser, calibration: str, calibration
                             "residual input) its own power-of-two scale: weights stored in W bits and shifted left "
                             "in the datapath (docs/integer-network.md); no effect on single-term layers")
     p.add_argument(*calibration_names, dest="calibration", type=path_arg, default=None, metavar="FILE",
+                   action=_GivenOnce,
                    help=calibration_help or f"calibration images (.npy, or .npz with 'x') for --weight-bits auto "
                                             f"(default: {calibration})")
     #: a file option that serves only --weight-bits auto is refused without it (check_weight_options)
