@@ -256,7 +256,7 @@ SCHEMA = Obj({
     "schema_version": Version(SCHEMA_VERSION),
     "name": Str(nonempty=True, max_len=500),
     "node_nm": Num(0, 1000, open_lo=True),
-    "scaling": Obj({"rule": Str(choices=("stillmaker_baas_2017",)), "vdd": Num(0, 10, open_lo=True), "source": _SOURCE}),
+    "scaling": Obj({"rule": Str(choices=("stillmaker_baas_2017",)), "vdd": Num(0.3, 2.0), "source": _SOURCE}),
     "register": Obj({"read_pj_per_bit": Num(0, MAX_PJ), "write_pj_per_bit": Num(0, MAX_PJ),
                      "node_nm": Num(0, 1000, open_lo=True, optional=True), "energy_source": _SOURCE,
                      "area_um2_per_bit": Num(0, MAX_UM2), "area_source": _SOURCE}),
