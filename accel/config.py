@@ -6,7 +6,7 @@ File format (``schema_version = 1``; see ``accel/configs/default.toml``)::
     [array]   rows, cols (positive ints), scan (channels the encoder reads per cycle), dataflow ("os-broadcast")
     [pe]      weight_bits, acc_bits (positive ints)
     [memory]  weight_sram_kib, spike_sram_kib, offchip_bits_per_cycle (positive numbers)
-    [clock]   mhz (positive number)
+    [clock]   mhz (0.001 .. 1e6)
 
 Every section and key is optional (defaults below); the file is checked against
 one declared schema (:data:`CONFIG`): unknown sections or keys are rejected with
@@ -60,7 +60,7 @@ CONFIG = Obj({
         "spike_sram_kib": Num(MIN_SRAM_KIB, MAX_SRAM_KIB, optional=True),
         "offchip_bits_per_cycle": Int(1, 1 << 20, optional=True),
     }, optional=True),
-    "clock": Obj({"mhz": Num(0, 1e6, open_lo=True, optional=True)}, optional=True),
+    "clock": Obj({"mhz": Num(1e-3, 1e6, optional=True)}, optional=True),
 })
 
 

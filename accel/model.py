@@ -166,10 +166,12 @@ def check_fits(prof: NetworkProfile, cfg: ArrayConfig):
     worst = max(p.layers, key=lambda l: l.acc_bits)
     if p.acc_width > cfg.acc_bits:
         raise AccelError(f"config {cfg.source}: [pe] acc_bits = {cfg.acc_bits} is narrower than layer "
-                         f"{worst.name!r}'s {worst.acc_bits}-bit accumulator")
+                         f"{worst.name!r}'s {worst.acc_bits}-bit accumulator (give a config with [pe] acc_bits >= "
+                         f"{worst.acc_bits} via --config)")
     if p.weight_width > cfg.weight_bits:
         raise AccelError(f"config {cfg.source}: [pe] weight_bits = {cfg.weight_bits} is narrower than the "
-                         f"network's {p.weight_width}-bit weights")
+                         f"network's {p.weight_width}-bit weights (give a config with [pe] weight_bits >= "
+                         f"{p.weight_width} via --config, or convert at a smaller --weight-bits)")
     spike_bits = sum(t.bits for t in p.tensors)
     if spike_bits > cfg.spike_sram_bits:
         raise AccelError(f"config {cfg.source}: [memory] spike_sram_kib = {cfg.spike_sram_kib} is too small: the "

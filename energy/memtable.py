@@ -256,7 +256,7 @@ SCHEMA = Obj({
     "schema_version": Version(SCHEMA_VERSION),
     "name": Str(nonempty=True, max_len=500),
     "node_nm": Num(0, 1000, open_lo=True),
-    "scaling": Obj({"rule": Str(choices=("stillmaker_baas_2017",)), "vdd": Num(0, 10, open_lo=True), "source": _SOURCE}),
+    "scaling": Obj({"rule": Str(choices=("stillmaker_baas_2017",)), "vdd": Num(0.3, 2.0), "source": _SOURCE}),
     "register": Obj({"read_pj_per_bit": Num(0, MAX_PJ), "write_pj_per_bit": Num(0, MAX_PJ),
                      "node_nm": Num(0, 1000, open_lo=True, optional=True), "energy_source": _SOURCE,
                      "area_um2_per_bit": Num(0, MAX_UM2), "area_source": _SOURCE}),
@@ -288,7 +288,14 @@ def parse_memory_table(data: dict, src: str = "<dict>") -> MemoryTable:
     node = doc["node_nm"]
     sc = doc["scaling"]
     reg = doc["register"]
-    f = energy_scale(reg["node_nm"], node, sc["vdd"]) if "node_nm" in reg else 1.0
+    f = 1.0
+    if "node_nm" in reg and reg["node_nm"] != node:
+        lo, hi = _NODES_NM[-1], _NODES_NM[0]
+        for key, nm in (("[register] node_nm", reg["node_nm"]), ("node_nm", node)):
+            if not lo <= nm <= hi:
+                fail(f"{key} = {nm:g}: [register] is scaled from its node to the table's, and the scaling "
+                     f"({sc['rule']}) covers {lo}..{hi} nm")
+        f = energy_scale(reg["node_nm"], node, sc["vdd"])
     lg = doc["logic"]
     if len(lg["barrel_shift_bits"]) != len(lg["barrel_shift_pj"]):
         fail(f"[logic] barrel_shift_bits and barrel_shift_pj must have the same length, "

@@ -23,6 +23,7 @@ the stable JSON document of ``docs/energy.md``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,6 +191,14 @@ def energy_report(inet: IntNetwork, res: SimResult, stats, costs: CostTable | No
     ideal = price(others.pop("ours_ideal"), costs, mem)
     base = tuple(price(others[m], costs, mem) for m in BASELINES)
     cfg, p = stats.config, stats.plan
+    for priced in (built, gated, ideal, *base):
+        for what in ("compute", "memory", "leakage", "total"):
+            v = getattr(priced, f"{what}_energy_pj")
+            if not math.isfinite(v):
+                raise EnergyError(
+                    f"energy report: the {what} energy of {priced.method} is {v} pJ, not a finite number; "
+                    + (f"the leakage grows as the clock slows: [clock] mhz = {cfg.clock_mhz:g} in config {cfg.source}"
+                       if what == "leakage" else f"check the values of {costs.path} and {mem.path}"))
     info = MachineInfo(p.rows, p.cols, p.scan, p.lanes, p.weight_width, p.acc_width, cfg.weight_sram_kib,
                        cfg.spike_sram_kib, cfg.offchip_bits_per_cycle, cfg.clock_mhz, sizing, str(cfg.source),
                        stats.weights_resident, stats.cycles / N)

@@ -169,19 +169,20 @@ def check_labels(y, classes: int, source: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def load_images(path) -> tuple[np.ndarray, np.ndarray | None]:
+def load_images(path, what: str = "input") -> tuple[np.ndarray, np.ndarray | None]:
     """Pixel codes (and labels, if any) from a ``.npy`` array or an ``.npz`` with ``x`` and optional ``y``.
 
     Headers are checked before anything is read (:mod:`golden.npzio`): ``x`` must be a
     real integer or float array with at least one dimension, ``y`` (if present) a 1-D
     non-negative integer array with one label per image; other entries are refused.
     Whether the codes fit a model (shape, range) is checked by
-    :func:`golden.reference.check_input`, the label range by :func:`check_labels`."""
-    src = f"input file {path}"
+    :func:`golden.reference.check_input`, the label range by :func:`check_labels`.
+    ``what`` names the file's role in errors (``"<what> file <path>: ..."``)."""
+    src = f"{what} file {path}"
     if is_npy(path):
-        x, y = read_npy(path, "input"), None
+        x, y = read_npy(path, what), None
     else:
-        with NpzReader(path, "input") as z:
+        with NpzReader(path, what) as z:
             if "x" not in z.members:
                 raise GoldenError(f"{src}: no array 'x' (found {show(sorted(z.members))}); store pixel codes as x=..., labels as y=...")
             unknown = sorted(set(z.members) - {"x", "y"})

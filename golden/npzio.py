@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -57,6 +58,28 @@ _CHUNK = 1 << 20
 #: is always re-raised before these are caught)
 _READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError, struct.error, SyntaxError,
                 NotImplementedError, RecursionError)
+
+
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}
+
+
+def open_regular(path, fail):
+    """``open(path, "rb")`` of a regular file; anything else (a folder, a device such as
+    ``/dev/zero``, a FIFO, a socket) is refused through ``fail`` before it is opened, since
+    reading one can block forever or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        fail("no such file")
+    except OSError as e:
+        fail(f"cannot read it ({e.strerror or e})")
+    if not stat.S_ISREG(mode):
+        fail(f"is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a file")
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        fail(f"cannot read it ({e.strerror or e})")
 
 
 def _size(n: int) -> str:
@@ -147,12 +170,7 @@ class NpzReader:
         self.src = str(path)
         self.what = what
         self._zip = None
-        try:
-            self._file = open(path, "rb")
-        except FileNotFoundError:
-            raise GoldenError(f"{what} file {self.src}: no such file") from None
-        except OSError as e:
-            raise GoldenError(f"{what} file {self.src}: cannot read it ({e.strerror or e})") from None
+        self._file = open_regular(path, self.fail)
         try:
             if self._file.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
                 self._unreadable("a single .npy array, not an .npz archive")
@@ -302,7 +320,7 @@ def read_npy(path, what: str) -> np.ndarray:
         raise GoldenError(f"{what} file {src}: {msg}")
 
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, fail) as f:
             dtype, shape, fortran, hlen = _read_header(f, fail)
             nbytes = math.prod(shape) * dtype.itemsize
             if nbytes > MAX_BYTES:
@@ -325,6 +343,8 @@ def read_npy(path, what: str) -> np.ndarray:
 def is_npy(path) -> bool:
     """Whether ``path`` starts with the ``.npy`` magic (False if it cannot be read)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as f:
             return f.read(len(_NPY_MAGIC)) == _NPY_MAGIC
     except OSError:

@@ -119,3 +119,65 @@ def test_cli_refuses_to_replace_a_foreign_folder(tmp_path, capsys):
     (out / "notes.txt").write_text("keep me\n")
     assert main(["compile", "--random", "1", "--out", str(out)]) == 2
     assert (out / "notes.txt").read_text() == "keep me\n"
+
+
+def test_cli_compiles_at_the_width_weight_bits_auto_picks(tmp_path, capsys):
+    """--weight-bits auto used to fail in convert ('weight_bits must be an integer'): the compiled
+    machine now stores the width auto_weight_bits picks on the calibration images."""
+    from golden import datasets, ir
+    from golden.fidelity import auto_weight_bits
+    from golden.models import DEFAULT_MODEL
+    from snnbits.cli.accel import main
+
+    x = datasets.digits_test().x[:8]
+    np.save(tmp_path / "cal.npy", x)
+    want = auto_weight_bits(ir.load(DEFAULT_MODEL), x, 0.9, bitplanes=True).weight_bits
+    out = tmp_path / "compiled"
+    assert main(["compile", "--weight-bits", "auto", "--match", "0.9", "--calibration", str(tmp_path / "cal.npy"),
+                 "--random", "1", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert f"--weight-bits auto: {want} bits" in capsys.readouterr().out
+    assert json.loads((out / "manifest.json").read_text())["hardware"]["weight_width"] == want != 8
+
+
+def test_cli_array_defaults_to_the_configuration_s(tmp_path, capsys):
+    """--config default.toml (8x8) used to compile a 4x4 machine without a word; the configuration's
+    [array] is now the default, --array overrides it, and a shape compile cannot generate is refused."""
+    from accel.config import DEFAULT_CONFIG
+    from snnbits.cli.accel import main
+
+    def shape(*argv):
+        out = tmp_path / "c"
+        assert main(["compile", "--random", "1", *argv, "--out", str(out)]) == 0, capsys.readouterr().err
+        return json.loads((out / "manifest.json").read_text())["array"]
+
+    assert shape("--config", str(DEFAULT_CONFIG)) == [8, 8]
+    assert shape("--config", str(DEFAULT_CONFIG), "--array", "2x3") == [2, 3]
+    assert shape() == [4, 4]
+    big = tmp_path / "big.toml"
+    big.write_text(DEFAULT_CONFIG.read_text().replace("rows = 8", "rows = 128", 1))
+    assert main(["compile", "--random", "1", "--config", str(big), "--out", str(tmp_path / "d")]) == 2
+    assert f"config {big}: [array] rows = 128, cols = 8; accel compile generates 1..64" in capsys.readouterr().err
+
+
+def test_cli_compiles_per_term_shifts(tmp_path, capsys):
+    """--term-shifts reaches the hardware: on a layer whose terms differ in scale the compiled
+    machine has per-term shifters and stores other weights (at the same width, finer for the
+    smaller term); without it, no shifter."""
+    from golden import ir
+    from golden.random import mixed_scale_network
+    from snnbits.cli.accel import main
+
+    net = mixed_scale_network(np.random.default_rng(14), pixel_bits=8, bits=2, skip="identity", size=5, channels=3)
+    model = tmp_path / "mixed.npz"
+    ir.save(net, model)
+    manifests = {}
+    for flag in ([], ["--term-shifts"]):
+        out = tmp_path / f"c{len(flag)}"
+        assert main(["compile", str(model), *flag, "--weight-bits", "5", "--array", "2x3", "--random", "1",
+                     "--out", str(out)]) == 0, capsys.readouterr().err
+        manifests[bool(flag)] = json.loads((out / "manifest.json").read_text())["hardware"]
+    assert manifests[False]["shifts"] == [0]
+    assert max(manifests[True]["shifts"]) > 0
+    assert manifests[True]["weight_width"] == manifests[False]["weight_width"] == 5
+    with np.load(tmp_path / "c0" / "program.npz") as a, np.load(tmp_path / "c1" / "program.npz") as b:
+        assert any(not np.array_equal(a[k], b[k]) for k in a.files if k.startswith("weights"))

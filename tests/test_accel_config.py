@@ -57,7 +57,8 @@ def test_unknown_section_is_rejected(tmp_path):
     ("memory", "weight_sram_kib", "0", "a finite number in 0.00012207..1073741824"),
     ("memory", "spike_sram_kib", "-1.5", "a finite number in 0.00012207..1073741824"),
     ("memory", "offchip_bits_per_cycle", "0", "an integer in 1..1048576"),
-    ("clock", "mhz", "0.0", "a finite number > 0 and <= 1000000"),
+    ("clock", "mhz", "0.0", "a finite number in 0.001..1000000"),
+    ("clock", "mhz", "5e-324", "a finite number in 0.001..1000000"),
 ])
 def test_zero_or_negative_size_names_field_and_value(tmp_path, sec, key, value, rule):
     p = _write(tmp_path, f"[{sec}]\n{key} = {value}\n")

@@ -39,9 +39,36 @@ BAD = [
     (["run", "--random", "2", "--max-memory", "0", "--out", "t.npz"], "argument --max-memory"),
     (["run", "--random", "2", "--max-memory", "nan", "--out", "t.npz"], "argument --max-memory"),
     (["run", "--random", "200", "--max-memory", "0.001", "--out", "t.npz"], "above the limit of 0.001 GiB"),
-    (["run", "--random", "2", "--weight-bits", "99", "--out", "t.npz"], "weight_bits must be an integer in 2..24"),
+    (["run", "--random", "2", "--weight-bits", "99", "--out", "t.npz"],
+     "argument --weight-bits: must be an integer in 2..24 or 'auto', not '99'"),
     (["run", "--random", "2", "--mode", "slow", "--out", "t.npz"], "invalid choice: 'slow'"),
-    (["info", "--weight-bits", "1"], "weight_bits must be an integer in 2..24, not 1"),
+    (["info", "--weight-bits", "1"], "argument --weight-bits: must be an integer in 2..24 or 'auto', not '1'"),
+    (["info", "--weight-bits", "-3"], "argument --weight-bits"),
+    (["compile", "--weight-bits", "25", "--out", "c"], "argument --weight-bits"),
+    # options a command would ignore are refused: accel compile always feeds bit planes; a
+    # calibration file or --match without --weight-bits auto calibrates nothing
+    (["compile", "--bitplanes", "--out", "c"], "unrecognized arguments: --bitplanes"),
+    (["compile", "--match", "0.5", "--out", "c"], "--match 0.5: only used with --weight-bits auto"),
+    (["compile", "--calibration", "c.npy", "--out", "c"], "--calibration c.npy: only used with --weight-bits auto"),
+    (["run", "--random", "2", "--calibration", "c.npy", "--out", "t.npz"], "--calibration c.npy: only used with"),
+    (["sweep", "--random", "1", "--calibration", "c.npy"], "--calibration c.npy: only used with --weight-bits auto"),
+    (["accuracy", "--calibration", "c.npy"], "--calibration c.npy: only used with --weight-bits auto"),
+    (["demo", "--calibration", "c.npy", "--out", "d"], "--calibration c.npy: only used with --weight-bits auto"),
+    # two files for one option: the second would silently replace the first
+    (["info", "--input", "a.npy", "--calibration", "b.npy"],
+     "--calibration b.npy: the images are already given (a.npy); give one file (--input or --calibration)"),
+    (["run", "--weight-bits", "auto", "--calibration", "a.npy", "--calibration", "b.npy", "--out", "t.npz"],
+     "--calibration b.npy: the images are already given (a.npy); give one file (see 'accel run --help')"),
+    # an unknown option is reported by the subcommand, whose --help lists what it takes
+    (["info", "--bogus"], "unrecognized arguments: --bogus (see 'accel info --help')"),
+    # an empty name is not the current folder
+    (["run", "--random", "2", "--out", ""], "argument --out: must be a file or folder name, not ''"),
+    (["compile", "--out", ""], "argument --out: must be a file or folder name, not ''"),
+    (["rtl", "--out", ""], "argument --out: must be a file or folder name, not ''"),
+    (["run", "", "--random", "2", "--out", "t.npz"], "MODEL '': must be a model file name"),
+    (["run", "--input", "", "--out", "t.npz"], "argument --input: must be a file or folder name, not ''"),
+    (["sweep", "--config", " "], "argument --config: must be a file or folder name, not ' '"),
+    (["accuracy", "--compare", ""], "--compare '': must be a model file name"),
     (["sweep", "--rows", str(10**18)], "argument --rows: takes comma-separated integers in 1..4096"),
     (["sweep", "--rows", "0"], "argument --rows"),
     (["sweep", "--rows", ""], "argument --rows"),
@@ -49,11 +76,12 @@ BAD = [
     (["sweep", "--cols", "4,x"], "argument --cols"),
     (["sweep", "--rows", ",".join(map(str, range(1, 300))), "--cols", ",".join(map(str, range(1, 300)))],
      "89,401 array shapes; a sweep evaluates at most 65,536"),
-    (["sweep", "--clock-mhz", "inf"], "argument --clock-mhz: must be a finite number > 0"),
+    (["sweep", "--clock-mhz", "inf"], "argument --clock-mhz: must be a finite number >= 0.001"),
     (["sweep", "--clock-mhz", "nan"], "argument --clock-mhz"),
     (["sweep", "--clock-mhz", "0"], "argument --clock-mhz"),
     (["sweep", "--clock-mhz", "-100"], "argument --clock-mhz"),
     (["sweep", "--clock-mhz", "1e300"], "argument --clock-mhz"),
+    (["sweep", "--clock-mhz", "5e-324"], "argument --clock-mhz: must be a finite number >= 0.001 and <= 1e+06"),
     (["sweep", "--workers", "0"], "argument --workers"),
     (["sweep", "--workers", "100000"], "argument --workers"),
     (["sweep", "--random", "0"], "argument --random"),
@@ -102,6 +130,12 @@ def test_bad_values_in_a_subprocess(tmp_path, i):
     (["--sizing", "sideways"], "invalid choice"),
     (["--array", "3"], "argument --array: must look like 4x4"),
     (["--format", "xml"], "invalid choice"),
+    (["--model", ""], "--model '': must be a model file name"),
+    (["--costs", ""], "argument --costs: must be a file or folder name, not ''"),
+    (["--memory-table", ""], "argument --memory-table: must be a file or folder name, not ''"),
+    (["--config", ""], "argument --config: must be a file or folder name, not ''"),
+    (["--plot", ""], "argument --plot: must be a file or folder name, not ''"),
+    (["--export-accelergy", ""], "argument --export-accelergy: must be a file or folder name, not ''"),
 ])
 def test_bad_energy_values(tmp_path, capsys, argv, needle):
     assert_user_error_in_process(*run_main(energy_main, ["report", tmp_path / "t.npz", *argv], capsys), needle)
@@ -297,3 +331,47 @@ def test_names_with_mathtext_do_not_break_the_plots(tmp_path):
         assert p.returncode == 0 and "Traceback" not in p.stderr, (argv, p.stderr)
     for png in ("a.png", "e.png", "s.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _subcommands():
+    import argparse
+
+    from snnbits.cli.accel import build_parser as accel_parser
+    from snnbits.cli.energy import build_parser as energy_parser
+
+    for top in (accel_parser(), energy_parser()):
+        sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+        yield from ((f"{top.prog} {name}", p) for name, p in sub.choices.items())
+
+
+@pytest.mark.parametrize("name, parser", list(_subcommands()), ids=lambda v: v if isinstance(v, str) else "")
+def test_help_has_an_example_and_every_option_says_what_it_does_and_its_default(name, parser):
+    """Every subcommand's --help ends with an example; every option has a help text, and one that
+    takes a value with a default names the default."""
+    import argparse
+
+    assert "Example: " in (parser.epilog or ""), f"{name}: no example in --help"
+    for a in parser._actions:
+        if isinstance(a, argparse._HelpAction):
+            continue
+        what = f"{name} {'/'.join(a.option_strings) or a.metavar}"
+        assert a.help and a.help != argparse.SUPPRESS and len(a.help) >= 20, f"{what}: no help text"
+        takes_value = not isinstance(a, (argparse._StoreTrueAction, argparse._StoreFalseAction,
+                                         argparse._StoreConstAction))
+        if a.option_strings and takes_value and not a.required and a.default is not None:
+            assert "default" in a.help, f"{what}: the help does not name the default ({a.default!r})"
+
+
+@pytest.mark.parametrize("content", ["bool", "complex", "missing", "text"])
+@pytest.mark.parametrize("command", [["run", "--random", "1", "--out", "t.npz"], ["compile", "--out", "c"],
+                                     ["sweep", "--random", "1", "--rows", "1", "--cols", "1"]])
+def test_a_bad_calibration_file_is_named_as_such(tmp_path, monkeypatch, capsys, command, content):
+    """Errors about the --calibration file used to call it 'input file', the name of --input."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "cal.npy"
+    if content == "text":
+        path.write_text("hello")
+    elif content != "missing":
+        np.save(path, np.zeros((2, 1, 8, 8), bool if content == "bool" else complex))
+    argv = [*command, "--weight-bits", "auto", "--calibration", str(path)]
+    assert_user_error_in_process(*run_main(accel_main, argv, capsys), f"error: calibration file {path}: ")

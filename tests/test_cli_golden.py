@@ -55,7 +55,7 @@ def test_info_json(model, capsys):
         (["run", "{model}", "--random", "2", "-T", "9", "--out", "{tmp}/t.npz"], "T must be an integer in 1..B=4, not 9"),
         (["run", "{model}", "--input", "{tmp}/bad.npz", "--out", "{tmp}/t.npz"], "no array 'x'"),
         (["run", "{model}", "--out", "{tmp}/t.npz"], "give one of --input FILE, --random N or --digits"),
-        (["info", "{model}", "--weight-bits", "1"], "weight_bits must be an integer in 2..24, not 1"),
+        (["info", "{model}", "--weight-bits", "1"], "argument --weight-bits: must be an integer in 2..24 or 'auto', not '1'"),
     ],
 )
 def test_user_errors_exit_2_without_traceback(model, tmp_path, args, message):

@@ -49,6 +49,18 @@ def test_table(files, capsys):
         assert word in out, word
 
 
+def test_a_report_into_a_pipe_keeps_every_number(files):
+    """Piped or redirected (no terminal, no COLUMNS), the report is printed wide enough that no
+    table cell is cut to an ellipsis (rich's default of 80 columns cut them to '1.…')."""
+    from cli_util import cli, cli_env
+
+    env = cli_env()
+    del env["COLUMNS"]
+    p = cli("energy", "report", files["trace"], "--model", files["model"], "--array", "4x4", env=env)
+    assert p.returncode == 0, p.stderr
+    assert "built" in p.stdout and "\u2026" not in p.stdout, p.stdout
+
+
 def test_json_is_consistent(files, capsys):
     rc, out, err = run(capsys, "report", files["trace"], "--model", files["model"], "--format", "json",
                        "--array", "2x3")

@@ -140,6 +140,7 @@ BAD = [
     (_set(["register", "node_nm"], 0), "[register] node_nm must be a finite number > 0 and <= 1000, not 0"),
     (_set(["register", "speed"], 1), "unknown key [register] speed = 1"),
     (_set(["scaling", "rule"], "moore"), "[scaling] rule must be one of ['stillmaker_baas_2017'], not 'moore'"),
+    (_set(["scaling", "vdd"], 1e-320), "[scaling] vdd must be a finite number in 0.3..2, not 1e-320"),
     (_set(["logic", "barrel_shift_pj"], [0.1]), "same length"),
     (_set(["logic", "barrel_shift_bits"], [8, 0]), "[logic] barrel_shift_bits[1] must be an integer in 1..4096, not 0"),
     (_set(["cells", "yosys", "$_AND_"], ["AND9_X1"]), "names cell 'AND9_X1'"),

@@ -67,16 +67,17 @@ def int_list_in(lo: int, hi: int):
     return parse
 
 
-def positive_float(hi: float | None = None):
-    """argparse type: a finite number > 0 (and <= ``hi``)."""
+def positive_float(hi: float | None = None, lo: float | None = None):
+    """argparse type: a finite number > 0 (and >= ``lo``, <= ``hi``)."""
 
     def parse(text: str) -> float:
         try:
             v = float(text)
         except ValueError:
             v = math.nan
-        if not (math.isfinite(v) and v > 0 and (hi is None or v <= hi)):
-            raise argparse.ArgumentTypeError(f"must be a finite number > 0{f' and <= {hi:g}' if hi else ''}, "
+        if not (math.isfinite(v) and v > 0 and (lo is None or v >= lo) and (hi is None or v <= hi)):
+            low = f">= {lo:g}" if lo else "> 0"
+            raise argparse.ArgumentTypeError(f"must be a finite number {low}{f' and <= {hi:g}' if hi else ''}, "
                                              f"not {text!r}")
         return v
 
@@ -95,6 +96,16 @@ def cluster_address(text: str) -> str:
     return text
 
 
+def path_arg(text: str) -> Path:
+    """argparse type: a file or folder name; an empty one is refused (``Path("")`` would be ``.``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must be a file or folder name, not {text!r}")
+    return Path(text)
+
+
+path_arg.__name__ = "path"
+
+
 # ------------------------------------------------------------------ MODEL
 
 MODEL_HELP = ("model file (.npz written by golden.ir.save); left out: the bundled digits model. The name 'default' "
@@ -110,6 +121,8 @@ def model_path(text, option: str = "MODEL") -> Path:
 
     if text is None:
         return DEFAULT_MODEL
+    if not str(text).strip():
+        raise UsageError(f"{option} {str(text)!r}: must be a model file name")
     if str(text) == "default":
         if os.path.lexists("default"):
             raise UsageError(f"{option} 'default' is ambiguous: a file named 'default' exists in this folder; "
@@ -177,13 +190,19 @@ WEIGHT_BITS_HELP = ("signed weight width of the integer network, 2..24, or 'auto
 
 
 def weight_bits_arg(text: str):
-    """argparse type: ``auto`` or an integer (its range is checked by ``golden.convert.convert``)."""
+    """argparse type: ``auto`` or an integer in ``golden.convert``'s range (2..24)."""
+    from golden.convert import MAX_WEIGHT_BITS, MIN_WEIGHT_BITS
+
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return int(text, 10)
+        v = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer in 2..24 or 'auto', not {text!r}") from None
+        v = None
+    if v is None or not MIN_WEIGHT_BITS <= v <= MAX_WEIGHT_BITS:
+        raise argparse.ArgumentTypeError(f"must be an integer in {MIN_WEIGHT_BITS}..{MAX_WEIGHT_BITS} or 'auto', "
+                                         f"not {text!r}")
+    return v
 
 
 weight_bits_arg.__name__ = "weight width"
@@ -203,31 +222,52 @@ def fraction_arg(text: str) -> float:
 fraction_arg.__name__ = "fraction"
 
 
+class _GivenOnce(argparse.Action):
+    """An option with aliases (``--input``/``--calibration``) that may be given once: the second
+    file would silently replace the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(namespace, self.dest, None)
+        if before is not None:
+            names = f" ({' or '.join(self.option_strings)})" if len(self.option_strings) > 1 else ""
+            parser.error(f"{option_string} {values}: the images are already given ({before}); give one file{names}")
+        setattr(namespace, self.dest, values)
+
+
 def add_weight_options(p: argparse.ArgumentParser, calibration: str, calibration_names=("--calibration",),
-                       calibration_help: str | None = None) -> None:
+                       calibration_help: str | None = None, *, term_shifts: bool = True) -> None:
     """``--weight-bits W|auto``, ``--match``, ``--term-shifts`` and the calibration file option.
 
     ``calibration``: what the command calibrates on when no file is given (for the help);
-    ``calibration_help``: the file option's whole help, when it serves more than auto."""
+    ``calibration_help``: the file option's whole help, when it serves more than auto;
+    ``term_shifts=False``: a command that cannot use per-term shifts does not offer the option."""
     from golden.fidelity import DEFAULT_MATCH
 
     p.add_argument("--weight-bits", type=weight_bits_arg, default=8, metavar="W|auto", help=WEIGHT_BITS_HELP)
     p.add_argument("--match", type=fraction_arg, default=None, metavar="FRACTION",
                    help=f"with --weight-bits auto: the fraction, in (0, 1], of every layer's values that must "
                         f"match the float model (default: {DEFAULT_MATCH:g})")
-    p.add_argument("--term-shifts", action="store_true",
-                   help="give each term of a layer with terms of different scales (e.g. pixels and spikes, or a "
-                        "residual input) its own power-of-two scale: weights stored in W bits and shifted left "
-                        "in the datapath (docs/integer-network.md); no effect on single-term layers")
-    p.add_argument(*calibration_names, dest="calibration", type=Path, default=None, metavar="FILE",
+    if term_shifts:
+        p.add_argument("--term-shifts", action="store_true",
+                       help="give each term of a layer with terms of different scales (e.g. pixels and spikes, or a "
+                            "residual input) its own power-of-two scale: weights stored in W bits and shifted left "
+                            "in the datapath (docs/integer-network.md); no effect on single-term layers")
+    p.add_argument(*calibration_names, dest="calibration", type=path_arg, default=None, metavar="FILE",
+                   action=_GivenOnce,
                    help=calibration_help or f"calibration images (.npy, or .npz with 'x') for --weight-bits auto "
                                             f"(default: {calibration})")
+    #: a file option that serves only --weight-bits auto is refused without it (check_weight_options)
+    p.set_defaults(calibration_option=None if calibration_help else calibration_names[0])
 
 
 def check_weight_options(args) -> None:
-    """--match only means something with --weight-bits auto."""
+    """--match (and a calibration file that serves nothing else) only mean something with --weight-bits auto."""
     if args.match is not None and args.weight_bits != "auto":
         raise UsageError(f"--match {args.match:g}: only used with --weight-bits auto (now --weight-bits "
+                         f"{args.weight_bits})")
+    option = getattr(args, "calibration_option", None)
+    if option and args.calibration is not None and args.weight_bits != "auto":
+        raise UsageError(f"{option} {args.calibration}: only used with --weight-bits auto (now --weight-bits "
                          f"{args.weight_bits})")
 
 
@@ -281,7 +321,7 @@ def calibration_images(args, probe, default=None, net=None) -> tuple[np.ndarray,
             raise UsageError("--weight-bits auto: give calibration images with --calibration FILE")
         return default
     src = f"calibration file {args.calibration}"
-    shape = input_shape(args.calibration)
+    shape = input_shape(args.calibration, "calibration")
     if len(shape) != len(probe.input.shape) + 1 or shape[1:] != probe.input.shape:
         raise UsageError(f"{src}: shape {shape} does not match (N,) + {probe.input.shape} expected by model "
                          f"{probe.name!r}")
@@ -291,7 +331,7 @@ def calibration_images(args, probe, default=None, net=None) -> tuple[np.ndarray,
                           f"{src}")
     if net is not None:
         check_fidelity_size(args, net, probe, shape[0], src)
-    x, _ = load_inputs(args.calibration)
+    x, _ = load_inputs(args.calibration, "calibration")
     return check_input(probe, x, source=src), f"file {args.calibration}"
 
 

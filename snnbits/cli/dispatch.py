@@ -50,6 +50,22 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(EXIT_USER, f"error: {printable(message)} (see '{self.prog} --help')\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an unrecognized argument is reported by the subcommand's parser (its
+        ``--help`` lists what it takes), not by the top-level one."""
+        args, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._parser_of(args).error(f"unrecognized arguments: {' '.join(extras)}")
+        return args
+
+    def _parser_of(self, args) -> argparse.ArgumentParser:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                sub = action.choices.get(getattr(args, action.dest, None) or "")
+                if sub is not None:
+                    return sub._parser_of(args) if isinstance(sub, Parser) else sub
+        return self
+
 
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     """``--debug`` on the command and on every subcommand (so it may come anywhere)."""

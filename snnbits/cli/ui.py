@@ -9,6 +9,7 @@ control character or escape sequence reaches the terminal), or through
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 
@@ -16,7 +17,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console(highlight=False)
+#: the width of output that goes to a file or a pipe (rich's 80 columns would cut the energy
+#: tables' numbers to "1.…"); COLUMNS, when set, wins, and a terminal keeps its own width
+PIPE_WIDTH = 120
+
+
+def _width() -> int | None:
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None
+    return PIPE_WIDTH
+
+
+console = Console(highlight=False, width=_width())
 
 # C0 and C1 control characters, DEL, and the Unicode bidirectional overrides
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

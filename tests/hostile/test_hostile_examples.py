@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import os
 import subprocess
 import sys
+import threading
 import warnings
 import zipfile
 import zlib
@@ -26,6 +29,8 @@ from golden.convert import MAX_FOLDED, convert
 from golden.errors import GoldenError
 from golden.random import random_inputs, random_network
 from golden.simulate import simulate
+from snnbits.cli.inputs import input_shape
+from snnbits.errors import SnnbitsError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -462,3 +467,74 @@ def test_limits_are_documented():
                         ("golden.ir.MAX_NODES", ir.MAX_NODES), ("golden.ir.MAX_ELEMENTS", ir.MAX_ELEMENTS),
                         ("golden.ir.MAX_BITS", ir.MAX_BITS), ("golden.convert.MAX_FOLDED", MAX_FOLDED)]:
         assert f"`{name}` = {value}" in doc, name
+
+
+def _special_files(tmp_path) -> dict[str, Path]:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    return {"a FIFO (named pipe)": fifo, "a character device": Path("/dev/zero"), "a folder": tmp_path}
+
+
+@pytest.mark.parametrize("loader", [ir.load, trace.load, datasets.load_images, datasets.load_split,
+                                    lambda p: npzio.read_npy(p, "input"), input_shape],
+                         ids=["model", "trace", "images", "data", "npy", "input-shape"])
+def test_devices_fifos_and_folders_are_refused_unopened(tmp_path, loader):
+    """Reading /dev/zero as an .npz never ended (it took all memory); opening a FIFO with no writer
+    blocks forever.  Every .npz/.npy loader refuses what is not a regular file, before opening it."""
+    for kind, path in _special_files(tmp_path).items():
+        outcome = []
+
+        def load():
+            try:
+                loader(path)
+            except SnnbitsError as e:
+                outcome.append(str(e))
+            except BaseException as e:  # reported below
+                outcome.append(e)
+
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        t.join(10)
+        if t.is_alive() and kind.startswith("a FIFO"):
+            with open(path, "wb"):  # release the blocked reader
+                pass
+            t.join(10)
+        assert outcome and isinstance(outcome[0], str), (kind, outcome or "still reading after 10 s")
+        assert f"{path}: is {kind}, not a file" in outcome[0]
+
+
+@pytest.mark.parametrize("line, value, field", [("node_nm = 45", "1000", "node_nm = 1000"),
+                                                ("node_nm = 45", "5e-324", "node_nm = 4.94066e-324"),
+                                                ("node_nm = 40", "3", "[register] node_nm = 3")])
+def test_memory_table_nodes_outside_the_scaling_name_the_file_and_field(tmp_path, line, value, field):
+    """A node the schema allowed but the technology scaling does not cover used to fail with
+    'technology scaling: node ... is outside 7..130 nm', naming no file and no field."""
+    from energy.errors import EnergyError
+    from energy.memtable import DEFAULT_MEMORY_TABLE, load_memory_table
+
+    text = DEFAULT_MEMORY_TABLE.read_text()
+    assert f"\n{line}\n" in text
+    path = tmp_path / "mem.toml"
+    path.write_text(text.replace(f"\n{line}\n", f"\n{line.split('=')[0]}= {value}\n", 1))
+    with pytest.raises(EnergyError, match=re.escape(f"memory table {path}: {field}: ") + ".*covers 7..130 nm"):
+        load_memory_table(path)
+
+
+def test_a_subnormal_clock_is_refused_not_priced_as_infinity(trace_file, model_file, tmp_path, capsys):
+    """[clock] mhz = 5e-324 passed the configuration's '> 0' and made the latency and the leakage
+    energy infinite: 'energy report' printed 'inf nJ' and 'nanx', 'accel sweep --json' wrote Infinity,
+    both with exit code 0. The configuration now refuses clocks below 0.001 MHz on load."""
+    from accel.config import DEFAULT_CONFIG
+    from snnbits.errors import SnnbitsError
+
+    cfg = tmp_path / "slow.toml"
+    text = DEFAULT_CONFIG.read_text()
+    assert "\nmhz = 200.0\n" in text
+    cfg.write_text(text.replace("\nmhz = 200.0\n", "\nmhz = 5e-324\n"))
+    with pytest.raises(SnnbitsError, match=re.escape(f"config {cfg}: [clock] mhz must be a finite number in "
+                                                     "0.001..1000000, not 5e-324")):
+        report_from_files(trace_file, model_file, config=cfg)
+    out = tmp_path / "s.json"
+    assert accel_main(["sweep", str(model_file), "--random", "1", "--rows", "1", "--cols", "1", "--config", str(cfg),
+                       "--workers", "1", "--json", str(out)]) == 2
+    assert "[clock] mhz must be a finite number" in capsys.readouterr().err and not out.exists()

@@ -1,8 +1,8 @@
 """Generated hostile files against every loader, in-process.
 
-Each case must either load or raise :class:`SnnbitsError`; anything else (a
-traceback, or a NumPy overflow/complex warning, which is escalated to an error)
-fails.  What loads must be exactly what the file holds, and must be right: a
+Each case must either load or raise :class:`SnnbitsError` (for the tables: naming the
+file); anything else (a traceback, or a NumPy overflow/complex warning, which is
+escalated to an error) fails.  What loads must be exactly what the file holds, and must be right: a
 model converts to an integer network whose simulation stays inside the widths it
 claims; a trace that passes ``check_matches`` equals an independent simulation;
 a configuration or cost table holds the file's values with their declared types.
@@ -35,14 +35,18 @@ class SilentWrong(AssertionError):
     """A file loaded, but what came out is not what it holds, or not right."""
 
 
-def attempt(tally, case: Case, fn) -> str:
-    """Run ``fn``; tally the outcome; re-raise anything but a clean refusal."""
+def attempt(tally, case: Case, fn, names=None) -> str:
+    """Run ``fn``; tally the outcome; re-raise anything but a clean refusal (one that names the file
+    ``names``, when given)."""
     tally["cases"] += 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
             fn()
-    except SnnbitsError:
+    except SnnbitsError as e:
+        if names is not None and str(names) not in str(e):
+            tally["traceback"] += 1
+            raise AssertionError(f"{case.what}: the refusal does not name the file {names}: {e}") from e
         tally["refused"] += 1
         return "refused"
     except SilentWrong as e:
@@ -209,7 +213,7 @@ def test_config_files(seeds, tally, data):
     case = data.draw(toml_case(seeds.config_text))
     path = seeds.dir / "hostile_config.toml"
     path.write_bytes(case.data)
-    attempt(tally, case, lambda: check_config(path))
+    attempt(tally, case, lambda: check_config(path), names=path)
 
 
 def check_costs(path) -> None:
@@ -231,7 +235,7 @@ def test_cost_tables(seeds, tally, data):
     case = data.draw(toml_case(seeds.costs_text))
     path = seeds.dir / "hostile_costs.toml"
     path.write_bytes(case.data)
-    attempt(tally, case, lambda: check_costs(path))
+    attempt(tally, case, lambda: check_costs(path), names=path)
 
 
 def check_memtable(path) -> None:
@@ -254,7 +258,7 @@ def test_memory_tables(seeds, tally, data):
     case = data.draw(toml_case(seeds.memtable_text))
     path = seeds.dir / "hostile_memory.toml"
     path.write_bytes(case.data)
-    attempt(tally, case, lambda: check_memtable(path))
+    attempt(tally, case, lambda: check_memtable(path), names=path)
 
 
 def check_ert(path) -> None:
@@ -272,7 +276,7 @@ def test_accelergy_erts(seeds, tally, data):
     text, what = data.draw(json_mutation(seeds.ert_doc))  # JSON is YAML: every JSON mutation is a YAML one
     path = seeds.dir / "hostile_ert.yaml"
     path.write_bytes(text)
-    attempt(tally, Case(text, what), lambda: check_ert(path))
+    attempt(tally, Case(text, what), lambda: check_ert(path), names=path)
 
 
 @pytest.mark.parametrize("kind", ["model", "trace"])

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from snnbits.cli.args import MAX_BASELINE_T, MODEL_HELP, add_weight_options, auto_summary, int_in, model_path
+from snnbits.cli.args import (MAX_BASELINE_T, MODEL_HELP, add_weight_options, auto_summary, check_weight_options,
+                              int_in, model_path, path_arg)
 from snnbits.cli.output import FILE_HELP, check_distinct, check_file, write_text, writing
 from snnbits.cli.ui import console, esc, plot_text, progress
 
@@ -25,6 +25,8 @@ def register(subparsers) -> None:
         description="Evaluate MODEL (default: the bundled digits model) on the 360-image digits test "
                     "split: float QCFS ANN, integer ANN, bit-serial SNN for T = 1..B, the rate-coded "
                     "QCFS baseline, the Table 4 ablation and the spiking activity per layer.",
+        epilog="Example: accel accuracy --json acc.json --plot acc.png   |   "
+               "accel accuracy my_model.npz --weight-bits auto --rate-T 4 16",
     )
     p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
     add_weight_options(p, calibration="the digits test split")
@@ -34,19 +36,17 @@ def register(subparsers) -> None:
                    help=f"time steps of the Table 4 ablation, each 1..{MAX_BASELINE_T} (default: 1 2 4 8 16)")
     p.add_argument("--compare", default=None, metavar="MODEL2",
                    help="a second model (e.g. trained without the bit regularizer) to compare with")
-    p.add_argument("--json", type=Path, default=None, metavar="FILE",
+    p.add_argument("--json", type=path_arg, default=None, metavar="FILE",
                    help=f"also write the results as JSON ({FILE_HELP})")
-    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+    p.add_argument("--plot", type=path_arg, default=None, metavar="FILE.png",
                    help=f"also plot accuracy vs T and spikes per layer (needs matplotlib; {FILE_HELP})")
     p.set_defaults(func=run)
 
 
-def _evaluate(path, args):
-
-    from golden import accuracy, datasets, ir
+def _load(path):
+    """The model at ``path``, refused unless its input is the digits data's."""
+    from golden import datasets, ir
     from golden.errors import GoldenError
-
-    from snnbits.cli.args import convert_model
 
     net = ir.load(path)
     want = datasets.input_node()
@@ -55,6 +55,14 @@ def _evaluate(path, args):
             f"model file {path}: input is shape {net.input.shape}, {net.input.bits} bits, scale {net.input.scale:g}; "
             f"the digits test split needs shape {want.shape}, {want.bits} bits, scale {want.scale:g}"
         )
+    return net
+
+
+def _evaluate(path, net, args):
+    from golden import accuracy, datasets
+
+    from snnbits.cli.args import convert_model
+
     test = datasets.digits_test()
     inet, auto, source = convert_model(args, net, default=(test.x, "the digits test split"))
     if auto is not None:
@@ -147,11 +155,14 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             check_file(path, option, inputs=[model, args.compare, args.calibration])
     check_distinct(outputs)
-    rep = _evaluate(model, args)
+    check_weight_options(args)
+    net = _load(model)
+    other_net = None if args.compare is None else _load(args.compare)  # refused before any work
+    rep = _evaluate(model, net, args)
     print_report(rep, console)
     other = None
     if args.compare is not None:
-        other = _evaluate(args.compare, args)
+        other = _evaluate(args.compare, other_net, args)
         print_report(other, console)
         console.print(
             f"spikes per image: {esc(rep.model)} {rep.spikes_per_image:.1f}, {esc(other.model)} {other.spikes_per_image:.1f} "

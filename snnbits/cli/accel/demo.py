@@ -34,7 +34,7 @@ import numpy as np
 
 from accel.config import DEFAULT_CONFIG
 from snnbits.cli.args import (MAX_ARRAY_DIM, MODEL_HELP, add_weight_options, auto_summary, check_weight_options, int_in,
-                              int_list_in, model_path)
+                              int_list_in, model_path, path_arg)
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.output import building, check_folder
 from snnbits.cli.ui import console, esc, plot_text, progress
@@ -55,11 +55,12 @@ def register(sub) -> None:
         description=__doc__.split("\n\n", 1)[1].split("Everything lands")[0].strip()
         + "\n\nOutputs (in OUT): summary.md, widths.json, accuracy.json/.png, trace.npz, energy.json/.csv/.png, "
         "sweep.csv/.json/.png, cosim.json.",
+        epilog="Example: accel demo --out demo-out   |   accel demo --weight-bits auto --cosim-images 0 --no-plots",
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", default=None, metavar="MODEL",
                    help=MODEL_HELP + "; its input must match the digits data")
-    p.add_argument("--out", type=Path, default=Path("demo-out"), metavar="DIR",
+    p.add_argument("--out", type=path_arg, default=Path("demo-out"), metavar="DIR",
                    help=f"output folder (default: ./demo-out), swapped in when the run completes; an existing "
                         f"folder is replaced only if an earlier demo made it (it holds {MARKER}) or it is empty; "
                         "missing parent folders are created")

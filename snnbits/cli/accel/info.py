@@ -32,6 +32,7 @@ def register(sub) -> None:
             f"model's input is the digits data's, else {RANDOM_CALIBRATION_IMAGES} random images "
             f"(uniform pixel codes, seed {RANDOM_SEED})."
         ),
+        epilog="Example: accel info -v   |   accel info my_model.npz --input images.npz --weight-bits auto --json",
     )
     add_model_options(p, calibration="", calibration_names=("--input", "--calibration"),
                       calibration_help="images (.npy, or .npz with 'x') of the match columns and of --weight-bits auto "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from snnbits.cli.args import MAX_RTL_BITS, MAX_RTL_WIDTH, int_in
+from snnbits.cli.args import MAX_RTL_BITS, MAX_RTL_WIDTH, int_in, path_arg
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.output import building, check_folder
 from snnbits.cli.ui import printable
@@ -22,8 +22,9 @@ def register(subparsers) -> None:
         help="generate Verilog of the neuron PEs",
         description="Generate Verilog of the neuron processing elements (NeuronPE and its "
                     "Accumulator, Comparator, Reset, Shifter) into OUT.",
+        epilog="Example: accel rtl --out build/rtl   |   accel rtl --out build/rtl8 --bits 8 --acc-width 32",
     )
-    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+    p.add_argument("--out", required=True, type=path_arg, metavar="DIR",
                    help=f"output folder, built aside and swapped in when complete; an existing folder is replaced "
                         f"only if an earlier 'accel rtl' made it (it holds {MARKER}) or it is empty; "
                         "missing parent folders are created")

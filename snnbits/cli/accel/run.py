@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
@@ -12,7 +11,7 @@ from golden.ir import load
 from golden.random import random_inputs
 from golden.simulate import MODES, simulate
 from snnbits.cli.args import (MODEL_HELP, add_memory_option, add_weight_options, auto_summary, check_simulation_size,
-                              convert_model, int_in, model_path, probe_network)
+                              convert_model, int_in, model_path, path_arg, probe_network)
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.inputs import input_shape, load_inputs
 from snnbits.cli.output import FILE_HELP, check_file, writing
@@ -20,10 +19,17 @@ from snnbits.cli.ui import console, esc, layer_progress
 
 
 def add_model_options(p: argparse.ArgumentParser, calibration: str = "the images the command simulates",
-                      calibration_names=("--calibration",), calibration_help: str | None = None) -> None:
-    """MODEL, the weight options (:func:`snnbits.cli.args.add_weight_options`) and --bitplanes."""
+                      calibration_names=("--calibration",), calibration_help: str | None = None, *,
+                      hardware: bool = False) -> None:
+    """MODEL, the weight options (:func:`snnbits.cli.args.add_weight_options`) and --bitplanes.
+
+    ``hardware=True`` (``accel compile``): the generated accelerator always feeds pixel bit planes,
+    so --bitplanes is not offered (its per-term shifters take --term-shifts)."""
     p.add_argument("model", nargs="?", default=None, metavar="MODEL", help=MODEL_HELP)
     add_weight_options(p, calibration, calibration_names, calibration_help)
+    if hardware:
+        p.set_defaults(bitplanes=True)
+        return
     p.add_argument("--bitplanes", action="store_true",
                    help="feed the first layer pixel bit planes MSB first (accumulate only) instead of multi-bit MACs")
 
@@ -31,7 +37,7 @@ def add_model_options(p: argparse.ArgumentParser, calibration: str = "the images
 def add_image_options(p: argparse.ArgumentParser, random_default: str = "", group=None) -> None:
     """--input / --random / --digits (one of them, in ``group`` if given), --seed, -T and --max-memory."""
     g = group if group is not None else p.add_mutually_exclusive_group()
-    g.add_argument("--input", type=Path, metavar="FILE",
+    g.add_argument("--input", type=path_arg, metavar="FILE",
                    help="pixel codes: .npy array or .npz with 'x' (and optional labels 'y'), shape (N,)+input shape")
     g.add_argument("--random", type=int_in(1), metavar="N", help=f"N >= 1 random images (uniform pixel codes){random_default}")
     g.add_argument("--digits", type=int_in(1), nargs="?", const=ALL, metavar="N",
@@ -57,7 +63,7 @@ def register(sub) -> None:
     add_model_options(p)
     add_image_options(p)
     p.add_argument("--mode", choices=MODES, default="fast", help="simulation mode (default: fast)")
-    p.add_argument("--out", type=Path, required=True, metavar="TRACE",
+    p.add_argument("--out", type=path_arg, required=True, metavar="TRACE",
                    help=f"trace file to write (.npz; {FILE_HELP})")
     p.set_defaults(func=run)
 

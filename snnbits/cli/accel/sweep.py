@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import time
-from pathlib import Path
 
 from rich.table import Table
 
 from accel.errors import AccelError
 from accel.sweep import CLUSTER_TIMEOUT_S
-from snnbits.cli.args import (MAX_ARRAY_DIM, MAX_SHAPES, cluster_address, int_in, int_list_in, model_path,
+from snnbits.cli.args import (MAX_ARRAY_DIM, MAX_SHAPES, cluster_address, int_in, int_list_in, model_path, path_arg,
                               positive_float)
 from snnbits.cli.dispatch import UsageError
 from snnbits.cli.output import FILE_HELP, check_distinct, check_file, writing
@@ -40,29 +40,30 @@ def register(sub) -> None:
     p.add_argument("--scan", type=int_list_in(1, MAX_ARRAY_DIM), default=None, metavar="K,K,...",
                    help="scan widths to try: channels the zero-skipping encoder reads per cycle, each "
                         f"1..{MAX_ARRAY_DIM}, raised to a power of two >= the rows (default: the config's [array] scan)")
-    p.add_argument("--config", type=Path, metavar="FILE",
+    p.add_argument("--config", type=path_arg, metavar="FILE",
                    help="accelerator TOML (default: the bundled accel/configs/default.toml); rows/cols are swept")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--trace", type=Path, metavar="FILE", help="trace written by 'accel run' from MODEL")
+    g.add_argument("--trace", type=path_arg, metavar="FILE", help="trace written by 'accel run' from MODEL")
     add_image_options(p, random_default="; the default, with N = 4", group=g)
-    p.add_argument("--clock-mhz", type=positive_float(1e6), default=None, metavar="MHZ",
-                   help="clock for latency, 0 < MHZ <= 1e6 (default: the config's [clock] mhz)")
+    p.add_argument("--clock-mhz", type=positive_float(1e6, 1e-3), default=None, metavar="MHZ",
+                   help="clock for latency and leakage energy, 0.001 <= MHZ <= 1e6 (default: the config's [clock] "
+                        "mhz)")
     p.add_argument("--workers", type=int_in(1, 1024), default=None, metavar="N",
                    help="local processes, 1..1024 (default: all cores)")
     p.add_argument("--cluster", type=cluster_address, metavar="ADDRESS",
                    help="run on a Dask scheduler (tcp://host:8786) or Ray (ray://host:10001) instead (optional extras); "
                         f"a scheduler that does not answer within {CLUSTER_TIMEOUT_S} s is an error")
-    p.add_argument("--costs", type=Path, default=None, metavar="FILE",
+    p.add_argument("--costs", type=path_arg, default=None, metavar="FILE",
                    help="per-operation cost table for the energy column (.toml or an Accelergy ERT .yaml; default: "
                         "the bundled 45 nm table; see energy report)")
-    p.add_argument("--memory-table", type=Path, default=None, metavar="FILE",
+    p.add_argument("--memory-table", type=path_arg, default=None, metavar="FILE",
                    help="memory and logic cost table (default: the bundled energy/memory_45nm.toml)")
     p.add_argument("--sizing", choices=("config", "fitted"), default="config",
                    help="memory sizes priced: the configuration's (default) or fitted to the network")
     p.add_argument("--no-energy", action="store_true", help="leave out the energy and the area per configuration")
-    p.add_argument("--csv", type=Path, metavar="FILE", help=f"write every point as CSV ({FILE_HELP})")
-    p.add_argument("--json", type=Path, metavar="FILE", help=f"write every point as JSON ({FILE_HELP})")
-    p.add_argument("--plot", type=Path, metavar="PNG",
+    p.add_argument("--csv", type=path_arg, metavar="FILE", help=f"write every point as CSV ({FILE_HELP})")
+    p.add_argument("--json", type=path_arg, metavar="FILE", help=f"write every point as JSON ({FILE_HELP})")
+    p.add_argument("--plot", type=path_arg, metavar="PNG",
                    help=f"plot cycles against PEs with the Pareto front (needs matplotlib; {FILE_HELP})")
     p.set_defaults(func=run)
 
@@ -141,6 +142,12 @@ def run(args) -> int:
         points = sw.sweep(prof, cfg, shapes, workers=args.workers, cluster=args.cluster,
                           progress=lambda: bar.advance(task), scans=args.scan, **hooks)
     secs = time.perf_counter() - t0
+    for pt in points:
+        bad = {k: v for k, v in dataclasses.asdict(pt).items() if isinstance(v, float) and not math.isfinite(v)}
+        if bad:
+            raise UsageError(f"sweep: array {pt.rows}x{pt.cols}: {', '.join(f'{k} = {v}' for k, v in bad.items())}, "
+                             f"not finite numbers; at a clock of {cfg.clock_mhz:g} MHz (--clock-mhz or [clock] mhz "
+                             f"in config {cfg.source}) the latency and the leakage energy grow without bound")
 
     print_points(points, cfg, title=f"{esc(net.name)}: {esc(what)}, T = {res.T}, per inference at {cfg.clock_mhz:g} MHz")
     console.print(f"{len(points)} configurations in {secs:.2f} s ({len(points) / secs:.1f} configs/s)")

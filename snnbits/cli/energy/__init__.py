@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from energy.built import SIZINGS
 from energy.report import TIE_BAND, to_json
 from snnbits.cli.accel.compile import array_shape
-from snnbits.cli.args import MAX_BASELINE_T, int_in, model_path
+from snnbits.cli.args import MAX_BASELINE_T, int_in, model_path, path_arg
 from snnbits.cli.dispatch import EXIT_CODES_HELP, Parser, add_global_options, dispatch
 from snnbits.cli.output import FILE_HELP, check_file, check_folder, writing
 from snnbits.cli.ui import console, esc
@@ -52,30 +51,30 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: accel run --digits 32 --out t.npz && energy report t.npz --array 4x4 "
                "--config accel/configs/small.toml",
     )
-    p.add_argument("trace", type=Path, metavar="TRACE", help="trace file written by 'accel run'")
+    p.add_argument("trace", type=path_arg, metavar="TRACE", help="trace file written by 'accel run'")
     p.add_argument("--model", default=None, metavar="MODEL",
                    help="model file the trace was made from (left out: the bundled model; 'default' also means "
                         "it unless a file of that name exists here); its hash must match")
     p.add_argument("--array", type=array_shape, default=None, metavar="RxC",
                    help="PE array shape (default: the configuration's, 8x8 in accel/configs/default.toml)")
-    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+    p.add_argument("--config", type=path_arg, default=None, metavar="FILE",
                    help="accelerator TOML: memory sizes, off-chip bandwidth, clock (default: accel/configs/"
                         "default.toml: 4 MiB weight SRAM, 512 KiB spike SRAM, 64 bits/cycle, 200 MHz)")
     p.add_argument("--sizing", choices=SIZINGS, default="config",
                    help="memory sizes: config (the configuration's SRAMs split into the machine's banks; default) "
                         "or fitted (every memory as 'accel compile' generates it for this network)")
-    p.add_argument("--costs", type=Path, default=None, metavar="FILE",
+    p.add_argument("--costs", type=path_arg, default=None, metavar="FILE",
                    help="per-operation cost table: .toml (schema_version 1; default: the bundled 45 nm table) or an "
                         "Accelergy ERT (.yaml)")
-    p.add_argument("--memory-table", type=Path, default=None, metavar="FILE",
+    p.add_argument("--memory-table", type=path_arg, default=None, metavar="FILE",
                    help="memory and logic cost table (default: the bundled energy/memory_45nm.toml)")
     p.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     p.add_argument("--rate-steps", type=int_in(1, MAX_BASELINE_T), default=None, metavar="T",
                    help=f"time steps of the rate-coded QCFS baseline, 1..{MAX_BASELINE_T} (default: 2^B; simulated "
                         "exactly)")
-    p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+    p.add_argument("--plot", type=path_arg, default=None, metavar="FILE.png",
                    help=f"also write a chart of the energy per layer and per method ({FILE_HELP})")
-    p.add_argument("--export-accelergy", type=Path, default=None, metavar="DIR",
+    p.add_argument("--export-accelergy", type=path_arg, default=None, metavar="DIR",
                    help="also write the built machine's Accelergy ERT, ART and action counts (YAML) into DIR "
                         "(created; an existing DIR must be empty or an earlier export)")
     p.set_defaults(func=cmd_report)
