@@ -191,7 +191,7 @@ def energy_report(inet: IntNetwork, res: SimResult, stats, costs: CostTable | No
     ideal = price(others.pop("ours_ideal"), costs, mem)
     base = tuple(price(others[m], costs, mem) for m in BASELINES)
     cfg, p = stats.config, stats.plan
-    for priced in (built, gated, ideal, *base):
+    for priced in (built, ideal, *base):
         for what in ("compute", "memory", "leakage", "total"):
             v = getattr(priced, f"{what}_energy_pj")
             if not math.isfinite(v):
