@@ -423,12 +423,20 @@ def _ctrl_c(argv, cwd, after: float, processes: int = 1, seen: str | None = None
     return p.returncode, "".join(err_lines), stopped
 
 
+#: what a shell shows as exit status 130 after Ctrl-C: the code the CLI returns, or death by
+#: SIGINT itself. Measured: an interrupt a few ms into the demo's second stage is handled
+#: (the CLI prints "interrupted", cleans up and returns 130), yet in about 1 run of 3 CPython
+#: then ends the process with its unhandled-KeyboardInterrupt exit (strace: SIGINT reset to
+#: the default, then kill(self, SIGINT)). A shell reports both as 130 and stops a script at both.
+INTERRUPTED = (130, -signal.SIGINT)
+
+
 def test_ctrl_c_in_a_parallel_sweep(tmp_path):
     """Interrupted while its worker processes run: exit 130 at once, no worker traceback, no worker left."""
     sizes = ",".join(map(str, range(1, 41)))  # 1600 shapes: several seconds of work for the pool
     rc, err, stopped = _ctrl_c([sys.executable, "-m", "accel", "sweep", "--digits", "--rows", sizes, "--cols", sizes,
                                 "--no-energy", "--workers", "2", "--csv", "s.csv"], tmp_path, after=1, processes=3)
-    assert rc == 130 and "Traceback" not in err and err.strip() == "interrupted", err
+    assert rc in INTERRUPTED and "Traceback" not in err and err.strip() == "interrupted", err
     assert stopped < 3  # the queue is dropped, not worked off
     assert os.listdir(tmp_path) == []
 
@@ -441,7 +449,7 @@ def test_ctrl_c_in_demo_leaves_the_previous_run(tmp_path):
     (out / "summary.md").write_text("previous complete run\n")
     rc, err, _ = _ctrl_c([sys.executable, "-m", "accel", "demo", "--cosim-images", "0", "--no-plots"], tmp_path, after=0,
                           seen="2. accuracy")  # mid-run: the partial folder exists, nothing is installed yet
-    assert rc == 130 and "Traceback" not in err and "interrupted" in err, err
+    assert rc in INTERRUPTED and "Traceback" not in err and "interrupted" in err, err
     assert sorted(os.listdir(out)) == [".snnbits-demo", "summary.md"]
     assert sorted(os.listdir(tmp_path)) == ["demo-out"]  # no temporary folder left
 
