@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 
-from snnbits.schema import Int, List, Map, Num, Obj, Str, check
+from snnbits.schema import Int, List, Map, Num, Obj, Str, check, read_capped
 
 from .activity import Activity, Op, op_energy_pj, storage_kind
 from .costs import OPS as COST_OPS
@@ -264,15 +264,7 @@ MAX_YAML_BYTES = 16 << 20
 def load_yaml(path) -> dict:
     """Parse a YAML file (safe loader; at most :data:`MAX_YAML_BYTES`); every failure is an ``EnergyError``."""
     yaml = _yaml()
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_YAML_BYTES + 1)
-    except FileNotFoundError:
-        raise EnergyError(f"accelergy {path}: no such file") from None
-    except OSError as e:
-        raise EnergyError(f"accelergy {path}: cannot read ({e.strerror})") from None
-    if len(raw) > MAX_YAML_BYTES:
-        raise EnergyError(f"accelergy {path}: larger than {MAX_YAML_BYTES >> 20} MiB")
+    raw = read_capped(path, MAX_YAML_BYTES, f"accelergy {path}", EnergyError)
     try:
         return yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError as e:

@@ -32,7 +32,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from snnbits.schema import Const, Int, List, Obj, Str, Table, Version, check
+from snnbits.schema import Const, Int, List, Obj, Str, Table, Version, check, read_capped
 
 from .errors import EnergyError
 from .memtable import MemoryTable
@@ -190,14 +190,7 @@ def load_logic_model(table: MemoryTable, path=None) -> LogicModel:
     """Read the synthesized cells (default: ``energy/synth_cells.json``) and fit the logic model."""
     path = DEFAULT_CELLS if path is None else Path(path)
     where = f"synthesis cells {path}"
-    try:
-        raw = path.read_bytes()[: MAX_CELLS_BYTES + 1]
-    except FileNotFoundError:
-        raise EnergyError(f"{where}: no such file") from None
-    except OSError as e:
-        raise EnergyError(f"{where}: cannot read ({e.strerror})") from None
-    if len(raw) > MAX_CELLS_BYTES:
-        raise EnergyError(f"{where}: larger than {MAX_CELLS_BYTES >> 10} KiB")
+    raw = read_capped(path, MAX_CELLS_BYTES, where, EnergyError)
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:

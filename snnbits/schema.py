@@ -320,18 +320,25 @@ def check(schema: Field, value, where: str, error: type[Exception], path: tuple 
     return schema.check(value, Ctx(where, error, style), (path,) if isinstance(path, str) else tuple(path))
 
 
-def read_toml(path, where: str, error: type[Exception]) -> dict:
-    """Parse the TOML file at ``path`` (at most :data:`MAX_TOML_BYTES`); every failure raises ``error``
-    as ``"{where}: ..."``: a missing or unreadable file, bad UTF-8, bad TOML, nesting too deep."""
+def read_capped(path, limit: int, where: str, error: type[Exception]) -> bytes:
+    """The bytes of the file at ``path``, reading at most ``limit + 1`` of them; every failure raises
+    ``error`` as ``"{where}: ..."`` (a missing or unreadable file, a file larger than ``limit``)."""
     try:
         with open(path, "rb") as f:
-            raw = f.read(MAX_TOML_BYTES + 1)
+            raw = f.read(limit + 1)
     except FileNotFoundError:
         raise error(f"{where}: no such file") from None
     except OSError as e:
         raise error(f"{where}: cannot read it ({e.strerror or e})") from None
-    if len(raw) > MAX_TOML_BYTES:
-        raise error(f"{where}: larger than {MAX_TOML_BYTES >> 10} KiB; not a file of this project")
+    if len(raw) > limit:
+        raise error(f"{where}: larger than {limit >> 10} KiB; not a file of this project")
+    return raw
+
+
+def read_toml(path, where: str, error: type[Exception]) -> dict:
+    """Parse the TOML file at ``path`` (at most :data:`MAX_TOML_BYTES`); every failure raises ``error``
+    as ``"{where}: ..."``: a missing or unreadable file, bad UTF-8, bad TOML, nesting too deep."""
+    raw = read_capped(path, MAX_TOML_BYTES, where, error)
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as e:
